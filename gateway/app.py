@@ -1,0 +1,97 @@
+"""`create_app(settings)`: the root ASGI app that mounts both stacks over one database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
+from fastapi.responses import HTMLResponse, JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+import legacy_flask
+import v2_fastapi
+from gateway.body_limit import BodySizeLimit
+from gateway.legacy_mount import LegacyMount
+from shop_core.database import create_async_db_engine
+from shop_core.settings import Settings
+
+LEGACY_PREFIX = "/legacy"
+V2_PREFIX = "/v2"
+HEALTH_TIMEOUT_S = 2.0
+
+
+def create_app(settings: Settings) -> FastAPI:
+    flask_app = legacy_flask.create_app(settings.legacy_config())
+    legacy = LegacyMount(flask_app, workers=settings.legacy_workers)
+    v2 = v2_fastapi.create_app(settings, mount_path=V2_PREFIX)
+    # The health check has a connection of its own, so a busy stack cannot starve it.
+    health_engine = create_async_db_engine(settings.database_url, pool_size=1)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Mounted apps get no lifespan events: the gateway runs v2's and closes legacy's.
+        async with v2.router.lifespan_context(v2):
+            try:
+                yield
+            finally:
+                await asyncio.to_thread(legacy.shutdown)
+                legacy_flask.dispose_engine(flask_app)
+                await health_engine.dispose()
+
+    app = FastAPI(
+        title="Flask to FastAPI migration gateway",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    v2_fastapi.install_problem_handlers(app)
+    app.mount(LEGACY_PREFIX, legacy)
+    app.mount(V2_PREFIX, v2)
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> JSONResponse:
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT_S), health_engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except (SQLAlchemyError, OSError, TimeoutError):
+            return JSONResponse(
+                {"status": "unavailable", "database": "unreachable"}, status_code=503
+            )
+        return JSONResponse(
+            {"status": "ok", "database": "ok", "stacks": {"legacy": LEGACY_PREFIX, "v2": V2_PREFIX}}
+        )
+
+    # The gateway's documentation is the v2 API's: that is what new clients integrate with.
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(v2.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{v2.title} - Swagger UI",
+            oauth2_redirect_url="/docs/oauth2-redirect",
+        )
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title=f"{v2.title} - ReDoc")
+
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_body_bytes, legacy_prefix=LEGACY_PREFIX
+    )
+    return app

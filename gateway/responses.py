@@ -1,0 +1,46 @@
+"""Error answers the gateway itself gives, in the dialect of the stack the path belongs to."""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+from typing import Any
+
+Send = Any
+
+
+def legacy_error(status: int, code: str, message: str) -> tuple[bytes, bytes]:
+    body = {"error": {"code": code, "message": message}}
+    return b"application/json", json.dumps(body).encode()
+
+
+def problem(status: int, detail: str) -> tuple[bytes, bytes]:
+    body = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    return b"application/problem+json", json.dumps(body).encode()
+
+
+async def send_error(
+    send: Send, *, path: str, legacy_prefix: str, status: int, code: str, message: str
+) -> None:
+    """Answer with the legacy error body under the legacy prefix, problem details elsewhere."""
+    is_legacy = path == legacy_prefix or path.startswith(legacy_prefix + "/")
+    content_type, body = (
+        legacy_error(status, code, message) if is_legacy else problem(status, message)
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

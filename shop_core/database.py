@@ -1,0 +1,82 @@
+"""Engines for both stacks over one database: a sync one for Flask, an async one for FastAPI.
+
+SQLite gets WAL, a busy timeout and foreign keys. Write transactions on SQLite start
+with `BEGIN IMMEDIATE`: a deferred transaction that reads and then writes fails at once
+with "database is locked" when another connection wrote in between, instead of waiting.
+Sessions opened for writing carry the `WRITE_OPTIONS` execution options to ask for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+WRITE_OPTIONS = {"shop_write": True}
+
+_SYNC_DRIVERS = {"sqlite": "sqlite+pysqlite", "postgresql": "postgresql+psycopg"}
+_ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
+
+
+def _with_driver(url: str | URL, drivers: dict[str, str]) -> URL:
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend not in drivers:
+        raise ValueError(f"unsupported database {backend!r}: use sqlite or postgresql")
+    return parsed.set(drivername=drivers[backend])
+
+
+def sync_url(url: str | URL) -> URL:
+    return _with_driver(url, _SYNC_DRIVERS)
+
+
+def async_url(url: str | URL) -> URL:
+    return _with_driver(url, _ASYNC_DRIVERS)
+
+
+def is_sqlite(url: str | URL) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _pool_options(url: URL, pool_size: int) -> dict[str, Any]:
+    if is_sqlite(url):
+        return {"pool_size": pool_size, "max_overflow": pool_size}
+    return {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": True}
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        # Take transaction control away from the driver so that `_on_begin` decides.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("shop_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def create_sync_engine(url: str | URL, *, pool_size: int = 10) -> Engine:
+    target = sync_url(url)
+    engine = create_engine(target, **_pool_options(target, pool_size))
+    if is_sqlite(target):
+        _configure_sqlite(engine)
+    return engine
+
+
+def create_async_db_engine(url: str | URL, *, pool_size: int = 10) -> AsyncEngine:
+    target = async_url(url)
+    engine = create_async_engine(target, **_pool_options(target, pool_size))
+    if is_sqlite(target):
+        _configure_sqlite(engine.sync_engine)
+    return engine

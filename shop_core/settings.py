@@ -1,0 +1,66 @@
+"""The one settings object, read once from `GATEWAY_*` variables and passed down."""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_SECRET = "development-secret-change-me-0123456789abcdef"  # noqa: S105
+
+
+class Environment(enum.StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", frozen=True, extra="ignore")
+
+    env: Environment = Environment.DEVELOPMENT
+    database_url: str = Field(
+        default_factory=lambda: f"sqlite:///{Path.cwd() / 'gateway.db'}",
+        description="SQLAlchemy URL; sqlite:///file or postgresql://user@host/db.",
+    )
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    secret_key: str = Field(default=DEVELOPMENT_SECRET, min_length=32)
+    token_issuer: str = "flask-fastapi-gateway"
+    token_lifetime_s: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    demo_password: str = Field(default="demo", min_length=1)
+    carrier_url: str | None = None
+    carrier_timeout_s: float = Field(default=2.0, gt=0, le=60)
+    legacy_workers: int = Field(default=10, ge=1, le=256)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_defaults(self) -> Settings:
+        if self.env is Environment.PRODUCTION and self.secret_key == DEVELOPMENT_SECRET:
+            raise ValueError(
+                "GATEWAY_SECRET_KEY must be set outside development "
+                "(the built-in development secret is public)"
+            )
+        return self
+
+    @property
+    def is_development(self) -> bool:
+        return self.env is Environment.DEVELOPMENT
+
+    def legacy_config(self) -> dict[str, Any]:
+        """The plain mapping the Flask app reads (Flask apps are configured by dict)."""
+        return {
+            "DATABASE_URL": self.database_url,
+            "DB_POOL_SIZE": max(self.db_pool_size, self.legacy_workers),
+            "SECRET_KEY": self.secret_key,
+            "TOKEN_ISSUER": self.token_issuer,
+            "TOKEN_LIFETIME_S": self.token_lifetime_s,
+            "CARRIER_URL": self.carrier_url,
+            "CARRIER_TIMEOUT_S": self.carrier_timeout_s,
+            "MAX_CONTENT_LENGTH": self.max_body_bytes,
+            "DEBUG": False,
+            "TESTING": self.env is Environment.TEST,
+        }

@@ -1,0 +1,145 @@
+"""The pitfalls of mounting a Flask app with a2wsgi, each with the fix that handles it."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from flask import Flask, Response, jsonify, request
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from gateway.background_server import BackgroundServer
+from gateway.legacy_mount import LegacyMount
+
+
+def _echo_app() -> Flask:
+    app = Flask("echo")
+
+    @app.post("/echo")
+    def echo() -> Response:
+        return jsonify(length=len(request.get_data()), cookies=dict(request.cookies))
+
+    @app.get("/cookies")
+    def cookies() -> Response:
+        return jsonify(dict(request.cookies))
+
+    @app.get("/where")
+    def where() -> Response:
+        return jsonify(script_root=request.script_root, path=request.path)
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def mounted() -> Iterator[BackgroundServer]:
+    mount = LegacyMount(_echo_app(), workers=4)
+    app = Starlette(routes=[Mount("/legacy", mount)])
+    with BackgroundServer(app) as server:
+        yield server
+    mount.shutdown()
+
+
+def test_a_chunked_body_reaches_flask_whole(mounted: BackgroundServer) -> None:
+    chunks = [b"x" * 1000] * 50
+    answer = requests.post(f"{mounted.url}/legacy/echo", data=iter(chunks), timeout=10)
+    assert answer.status_code == 200
+    assert answer.json()["length"] == 50_000
+
+
+def test_duplicate_cookie_headers_all_reach_flask(mounted: BackgroundServer) -> None:
+    conn = http.client.HTTPConnection(mounted.host, mounted.port, timeout=10)
+    try:
+        conn.putrequest("GET", "/legacy/cookies")
+        conn.putheader("Cookie", "session=abc")
+        conn.putheader("Cookie", "theme=dark; lang=en")
+        conn.endheaders()
+        answer = conn.getresponse()
+        status, body = answer.status, answer.read()
+    finally:
+        conn.close()
+    assert status == 200
+    assert body == b'{"lang":"en","session":"abc","theme":"dark"}\n'
+
+
+def test_flask_sees_the_mount_as_its_script_root(mounted: BackgroundServer) -> None:
+    answer = requests.get(f"{mounted.url}/legacy/where", timeout=10)
+    assert answer.json() == {"script_root": "/legacy", "path": "/where"}
+
+
+# Cancellation: driven at the ASGI level, where a timeout or a vanished client cancels
+# the request task while the WSGI thread is still busy with it.
+
+
+def _streaming_app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+    if environ["REQUEST_METHOD"] == "POST":
+        environ["wsgi.input"].read()  # blocks until the whole body has arrived
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    for _ in range(200):
+        yield b"chunk\n"
+
+
+def _scope(method: str = "GET") -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": "/stream",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [],
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 1234),
+    }
+
+
+async def _complete_request(mount: LegacyMount) -> int:
+    received = bytearray()
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        received.extend(message.get("body", b""))
+
+    await mount(_scope(), receive, send)
+    return len(received)
+
+
+async def _stalled_client(mount: LegacyMount, method: str) -> None:
+    """A request whose client stops reading (GET) or stops sending its body (POST)."""
+    stalled = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        await stalled.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        await stalled.wait()
+
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(mount(_scope(method), receive, send), timeout=0.2)
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_cancelled_requests_do_not_exhaust_the_pool(method: str) -> None:
+    threads_before = set(threading.enumerate())
+    mount = LegacyMount(_streaming_app, workers=2)
+
+    async def scenario() -> int:
+        for _ in range(10):  # five times the pool size
+            await _stalled_client(mount, method)
+        return await asyncio.wait_for(_complete_request(mount), timeout=10)
+
+    try:
+        assert asyncio.run(scenario()) == 200 * len(b"chunk\n")
+    finally:
+        mount.shutdown()
+    assert set(threading.enumerate()) <= threads_before, "a pool thread outlived the mount"

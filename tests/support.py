@@ -1,0 +1,136 @@
+"""Test helpers: a client per stack that speaks each stack's dialect, and scratch databases."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import requests
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from shop_core.database import sync_url
+
+DEMO_PASSWORD = "demo"  # noqa: S105 - the seeded demo users' password in the tests
+STACKS = ["legacy", "v2"]
+
+
+class Stack:
+    """Talks to one stack behind the gateway: `/legacy` or `/v2`."""
+
+    def __init__(self, name: str, base_url: str, tokens: dict[str, str]) -> None:
+        self.name = name
+        self.prefix = f"/{name}"
+        self.url = base_url + self.prefix
+        self.tokens = tokens
+        self.http = requests.Session()
+
+    @property
+    def invalid_status(self) -> int:
+        """The status for input that fails validation: legacy 400, v2 422."""
+        return 400 if self.name == "legacy" else 422
+
+    def request(
+        self, method: str, path: str, *, user: str | None = None, **kwargs: Any
+    ) -> requests.Response:
+        headers = dict(kwargs.pop("headers", {}))
+        if user is not None:
+            headers["Authorization"] = f"Bearer {self.tokens[user]}"
+        return self.http.request(method, self.url + path, headers=headers, timeout=15, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("PUT", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("PATCH", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("DELETE", path, **kwargs)
+
+    def login(self, username: str, password: str) -> requests.Response:
+        credentials = {"username": username, "password": password}
+        if self.name == "legacy":
+            return self.post("/auth/token", json=credentials)
+        return self.post("/auth/token", data=credentials)
+
+    def window(
+        self, path: str, *, offset: int, limit: int, user: str | None = None, **params: Any
+    ) -> dict[str, Any]:
+        """A list window in the stack's own paging: page/per_page or offset/limit."""
+        if self.name == "legacy":
+            assert offset % limit == 0, "legacy pages are aligned on per_page"
+            params |= {"page": offset // limit + 1, "per_page": limit}
+        else:
+            params |= {"offset": offset, "limit": limit}
+        answer = self.get(path, params=params, user=user)
+        assert answer.status_code == 200, answer.text
+        body: dict[str, Any] = answer.json()
+        return body
+
+    def items(self, body: dict[str, Any], resource: str) -> list[dict[str, Any]]:
+        """The list in a list answer: under the resource's plural (legacy) or `items` (v2)."""
+        items: list[dict[str, Any]] = body[resource if self.name == "legacy" else "items"]
+        return items
+
+    # Shortcuts that make the rows a test needs, through this stack.
+
+    def create_product(self, unique: str, **fields: Any) -> dict[str, Any]:
+        body = {"sku": f"T-{unique}", "name": f"Test product {unique}", "price": "10.00", "stock": 10}
+        body |= fields
+        answer = self.post("/products", json=body, user="admin")
+        assert answer.status_code == 201, answer.text
+        created: dict[str, Any] = answer.json()
+        return created
+
+    def create_customer(self, unique: str, **fields: Any) -> dict[str, Any]:
+        body = {"name": f"Customer {unique}", "email": f"c-{unique.lower()}@example.com"} | fields
+        answer = self.post("/customers", json=body, user="clerk")
+        assert answer.status_code == 201, answer.text
+        created: dict[str, Any] = answer.json()
+        return created
+
+    def place_order(self, customer_id: int, *items: tuple[int, int]) -> requests.Response:
+        body = {
+            "customer_id": customer_id,
+            "items": [{"product_id": pid, "quantity": qty} for pid, qty in items],
+        }
+        return self.post("/orders", json=body, user="clerk")
+
+
+def assert_error(stack: Stack, answer: requests.Response, status: int) -> dict[str, Any]:
+    """The answer is an error in the stack's dialect: legacy JSON or v2 problem details."""
+    assert answer.status_code == status, answer.text
+    body: dict[str, Any] = answer.json()
+    if stack.name == "legacy":
+        assert answer.headers["content-type"].startswith("application/json")
+        assert set(body) == {"error"}
+        assert isinstance(body["error"]["code"], str)
+        assert isinstance(body["error"]["message"], str)
+    else:
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert body["status"] == status
+        assert {"type", "title", "status", "detail"} <= set(body)
+    return body
+
+
+@contextmanager
+def postgres_database(admin_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for the duration, dropped afterwards."""
+    name = f"gateway_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(sync_url(admin_url), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
