@@ -64,6 +64,4 @@ def create_carrier_app(behaviour: CarrierBehaviour | None = None) -> Starlette:
     async def health(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    return Starlette(
-        routes=[Route("/v1/rates", rates, methods=["POST"]), Route("/health", health)]
-    )
+    return Starlette(routes=[Route("/v1/rates", rates, methods=["POST"]), Route("/health", health)])

@@ -1,4 +1,4 @@
-"""The command line: `gateway serve | db upgrade | seed | carrier-stub` (also `python -m gateway`)."""
+"""The command line: `gateway serve | db upgrade | seed | carrier-stub`, or `python -m gateway`."""
 
 from __future__ import annotations
 

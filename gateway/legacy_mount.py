@@ -10,7 +10,8 @@ a2wsgi runs the WSGI app in its own thread pool. As shipped, a mounted Flask app
   body read that never completes; after `workers` such requests every legacy request hangs;
 - never gets its executor shut down, because a mounted app receives no lifespan events.
 
-`LegacyMount` fixes all four. It keeps a2wsgi's environ building and response plumbing.
+`LegacyMount` fixes all four. It keeps a2wsgi's environ building, body and response
+plumbing, and replaces only the request lifecycle around them.
 """
 
 from __future__ import annotations
@@ -18,15 +19,18 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
-import functools
 import sys
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Coroutine, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, cast
+from wsgiref.types import WSGIApplication
 
-from a2wsgi.wsgi import Body, WSGIMiddleware, WSGIResponder, build_environ
-
-Environ = dict[str, Any]
-WSGIApp = Any  # a2wsgi's own WSGI protocol types are not exported
+from a2wsgi.asgi_typing import HTTPScope, ReceiveEvent
+from a2wsgi.asgi_typing import Receive as WSGIReceive
+from a2wsgi.asgi_typing import Send as WSGISend
+from a2wsgi.wsgi import Body, WSGIResponder, build_environ
+from a2wsgi.wsgi_typing import Environ, StartResponse, WSGIApp
+from starlette.types import Receive, Scope, Send
 
 
 class RequestAbandoned(Exception):
@@ -39,39 +43,42 @@ class _MountEnviron:
     def __init__(self, app: WSGIApp) -> None:
         self.app = app
 
-    def __call__(self, environ: Environ, start_response: Any) -> Iterable[bytes]:
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        extra = cast(dict[str, Any], environ)
         # a2wsgi's Body ends exactly where the ASGI body ends, chunked or not.
-        environ["wsgi.input_terminated"] = True
+        extra["wsgi.input_terminated"] = True
         # Tracebacks belong in the error log, not on stdout with the access log.
-        environ["wsgi.errors"] = sys.stderr
-        cookies = [value for name, value in environ["asgi.scope"]["headers"] if name == b"cookie"]
+        extra["wsgi.errors"] = sys.stderr
+        headers = extra["asgi.scope"]["headers"]
+        cookies = [value for name, value in headers if name == b"cookie"]
         if len(cookies) > 1:
             # RFC 6265 section 5.4: several cookie headers are folded with "; ".
-            environ["HTTP_COOKIE"] = "; ".join(value.decode("latin-1") for value in cookies)
-        result: Iterable[bytes] = self.app(environ, start_response)
-        return result
+            extra["HTTP_COOKIE"] = "; ".join(value.decode("latin-1") for value in cookies)
+        return self.app(environ, start_response)
 
 
 class _AbandonableBody(Body):
     """A request body whose pending read is cut short when the request is abandoned."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, receive: Any) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, receive: WSGIReceive) -> None:
         super().__init__(loop, receive)
         self.abandoned = False
-        self._pending: concurrent.futures.Future[Any] | None = None
+        self._pending: concurrent.futures.Future[ReceiveEvent] | None = None
 
     def _receive_more_data(self) -> bytes:
         if not self._has_more:
             return b""
         if self.abandoned:
             raise RequestAbandoned
-        self._pending = asyncio.run_coroutine_threadsafe(self.receive(), loop=self.loop)
+        next_message = cast(Coroutine[Any, Any, ReceiveEvent], self.receive())
+        self._pending = asyncio.run_coroutine_threadsafe(next_message, loop=self.loop)
         try:
             message = self._pending.result()
         except concurrent.futures.CancelledError as exc:
             raise RequestAbandoned from exc
-        self._has_more = message.get("more_body", False)
-        body: bytes = message.get("body", b"")
+        self._has_more = bool(message.get("more_body", False))
+        body = message.get("body", b"")
+        assert isinstance(body, bytes)
         return body
 
     def abandon(self) -> None:
@@ -80,18 +87,22 @@ class _AbandonableBody(Body):
             self._pending.cancel()
 
 
-class _Responder(WSGIResponder):  # type: ignore[misc]
+class _Responder(WSGIResponder):
     """a2wsgi's responder, made to release its worker thread when the request is cancelled."""
 
     abandoned = False
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: HTTPScope, receive: WSGIReceive, send: WSGISend) -> None:
         body = _AbandonableBody(self.loop, receive)
         environ = build_environ(scope, body)
         sender = self.loop.create_task(self.sender(send))
+        context = contextvars.copy_context()
+
+        def run() -> None:
+            context.run(self.wsgi, environ, self.start_response)
+
         try:
-            run = functools.partial(contextvars.copy_context().run, self.wsgi)
-            await self.loop.run_in_executor(self.executor, run, environ, self.start_response)
+            await self.loop.run_in_executor(self.executor, run)
             await self.send_queue.put(None)
             await sender
             if self.exc_info is not None:
@@ -116,18 +127,24 @@ class _Responder(WSGIResponder):  # type: ignore[misc]
         super().send(message)
 
 
-class LegacyMount(WSGIMiddleware):  # type: ignore[misc]
+class LegacyMount:
     """An ASGI app serving a WSGI app from a bounded thread pool; see the module docstring."""
 
-    def __init__(self, app: WSGIApp, *, workers: int) -> None:
-        super().__init__(_MountEnviron(app), workers=workers)
-        self.workers = workers
+    send_queue_size = 10  # a2wsgi's default: response chunks buffered per request
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
+    def __init__(self, app: WSGIApplication, *, workers: int) -> None:
+        self.app = cast(WSGIApp, _MountEnviron(cast(WSGIApp, app)))
+        self.workers = workers
+        self.executor = ThreadPoolExecutor(thread_name_prefix="legacy-wsgi", max_workers=workers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1000})
             return
-        await _Responder(self.app, self.executor, self.send_queue_size)(scope, receive, send)
+        if scope["type"] != "http":
+            return
+        responder = _Responder(self.app, self.executor, self.send_queue_size)
+        await responder(cast(HTTPScope, scope), cast(WSGIReceive, receive), cast(WSGISend, send))
 
     def shutdown(self) -> None:
         """Let running legacy requests finish, drop queued ones, stop the threads."""

@@ -42,10 +42,11 @@ def is_sqlite(url: str | URL) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def _pool_options(url: URL, pool_size: int) -> dict[str, Any]:
-    if is_sqlite(url):
-        return {"pool_size": pool_size, "max_overflow": pool_size}
-    return {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": True}
+def _pool_options(pool_size: int) -> dict[str, Any]:
+    # No pre-ping (a round trip on every checkout): a connection found dead raises a
+    # disconnect error, answered 503, and SQLAlchemy then invalidates the whole pool,
+    # so the next requests reconnect by themselves.
+    return {"pool_size": pool_size, "max_overflow": pool_size}
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -68,7 +69,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
 def create_sync_engine(url: str | URL, *, pool_size: int = 10) -> Engine:
     target = sync_url(url)
-    engine = create_engine(target, **_pool_options(target, pool_size))
+    engine = create_engine(target, **_pool_options(pool_size))
     if is_sqlite(target):
         _configure_sqlite(engine)
     return engine
@@ -76,7 +77,7 @@ def create_sync_engine(url: str | URL, *, pool_size: int = 10) -> Engine:
 
 def create_async_db_engine(url: str | URL, *, pool_size: int = 10) -> AsyncEngine:
     target = async_url(url)
-    engine = create_async_engine(target, **_pool_options(target, pool_size))
+    engine = create_async_engine(target, **_pool_options(pool_size))
     if is_sqlite(target):
         _configure_sqlite(engine.sync_engine)
     return engine

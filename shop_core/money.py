@@ -6,7 +6,6 @@ import re
 from decimal import Decimal, InvalidOperation
 
 MONEY_PATTERN = r"^[0-9]{1,9}(\.[0-9]{1,2})?$"
-MAX_CENTS = 99_999_999_99
 _MONEY_RE = re.compile(MONEY_PATTERN)
 
 

@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = Field(default=10, ge=1, le=200)
     secret_key: str = Field(default=DEVELOPMENT_SECRET, min_length=32)
-    token_issuer: str = "flask-fastapi-gateway"
+    token_issuer: str = "flask-fastapi-gateway"  # noqa: S105 - a name, not a secret
     token_lifetime_s: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
     demo_password: str = Field(default="demo", min_length=1)
     carrier_url: str | None = None
@@ -39,7 +39,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:
-        if self.env is Environment.PRODUCTION and self.secret_key == DEVELOPMENT_SECRET:
+        if self.env is not Environment.DEVELOPMENT and self.secret_key == DEVELOPMENT_SECRET:
             raise ValueError(
                 "GATEWAY_SECRET_KEY must be set outside development "
                 "(the built-in development secret is public)"

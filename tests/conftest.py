@@ -33,7 +33,9 @@ BACKENDS = ["sqlite", "postgresql"] if POSTGRES_ADMIN_URL else ["sqlite"]
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """A migrated, seeded database of its own for the session, per backend."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'gateway.db'}"
@@ -108,7 +110,9 @@ def tokens(gateway: BackgroundServer) -> dict[str, str]:
 
 
 @pytest.fixture(params=STACKS)
-def stack(request: pytest.FixtureRequest, gateway: BackgroundServer, tokens: dict[str, str]) -> Stack:
+def stack(
+    request: pytest.FixtureRequest, gateway: BackgroundServer, tokens: dict[str, str]
+) -> Stack:
     """One of the two stacks, behind the same gateway."""
     return Stack(request.param, gateway.url, tokens)
 

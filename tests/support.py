@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 
 from shop_core.database import sync_url
 
-DEMO_PASSWORD = "demo"  # noqa: S105 - the seeded demo users' password in the tests
+DEMO_PASSWORD = "demo"
 STACKS = ["legacy", "v2"]
 
 
@@ -83,7 +83,12 @@ class Stack:
     # Shortcuts that make the rows a test needs, through this stack.
 
     def create_product(self, unique: str, **fields: Any) -> dict[str, Any]:
-        body = {"sku": f"T-{unique}", "name": f"Test product {unique}", "price": "10.00", "stock": 10}
+        body = {
+            "sku": f"T-{unique}",
+            "name": f"Test product {unique}",
+            "price": "10.00",
+            "stock": 10,
+        }
         body |= fields
         answer = self.post("/products", json=body, user="admin")
         assert answer.status_code == 201, answer.text

@@ -32,8 +32,8 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("sku", sa.String(length=32), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
-        sa.Column("price_cents", sa.Integer(), nullable=False),
-        sa.Column("stock", sa.Integer(), nullable=False),
+        sa.Column("price_cents", sa.BigInteger(), nullable=False),
+        sa.Column("stock", sa.BigInteger(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.CheckConstraint("price_cents > 0", name=op.f("ck_products_price_positive")),
@@ -55,7 +55,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("customer_id", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("total_cents", sa.Integer(), nullable=False),
+        sa.Column("total_cents", sa.BigInteger(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["customer_id"], ["customers.id"], name=op.f("fk_orders_customer_id_customers")
@@ -70,7 +70,7 @@ def upgrade() -> None:
         sa.Column("order_id", sa.Integer(), nullable=False),
         sa.Column("product_id", sa.Integer(), nullable=False),
         sa.Column("quantity", sa.Integer(), nullable=False),
-        sa.Column("unit_price_cents", sa.Integer(), nullable=False),
+        sa.Column("unit_price_cents", sa.BigInteger(), nullable=False),
         sa.CheckConstraint("quantity > 0", name=op.f("ck_order_items_quantity_positive")),
         sa.ForeignKeyConstraint(
             ["order_id"], ["orders.id"], name=op.f("fk_order_items_order_id_orders")

@@ -1,0 +1,91 @@
+"""Tokens: `POST /auth/token`, and the `require_scope` guard the other blueprints use."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+from flask import Blueprint, current_app, g, request
+from sqlalchemy import select
+from werkzeug.datastructures import WWWAuthenticate
+from werkzeug.exceptions import Forbidden, Unauthorized
+
+from legacy_flask.db import get_session
+from legacy_flask.schemas import LoginSchema, load_body
+from shop_core.models import User
+from shop_core.security import (
+    InvalidToken,
+    bearer_token,
+    decode_token,
+    issue_token,
+    verify_password,
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+bp = Blueprint("auth", __name__, url_prefix="/auth")
+login_schema = LoginSchema()
+
+
+def _unauthorized(message: str) -> Unauthorized:
+    return Unauthorized(message, www_authenticate=WWWAuthenticate("Bearer"))
+
+
+@bp.post("/token")
+def token() -> dict[str, object]:
+    """Exchange a username and password for a bearer token."""
+    credentials = load_body(login_schema)
+    session = get_session()
+    user = session.execute(
+        select(User.username, User.password_hash, User.scopes).where(
+            User.username == credentials["username"]
+        )
+    ).first()
+    # A POST gets a write transaction (BEGIN IMMEDIATE on SQLite); let it go before the
+    # deliberately slow password check instead of holding up every writer meanwhile.
+    session.rollback()
+    # Always verify, even for an unknown user, so that both take the same time.
+    password_hash = user.password_hash if user else None
+    if not verify_password(password_hash, credentials["password"]) or user is None:
+        raise _unauthorized("Invalid username or password.")
+    issued = issue_token(
+        subject=user.username,
+        scopes=user.scopes,
+        secret=current_app.config["SECRET_KEY"],
+        issuer=current_app.config["TOKEN_ISSUER"],
+        lifetime_s=current_app.config["TOKEN_LIFETIME_S"],
+    )
+    return {
+        "access_token": issued.access_token,
+        "token_type": "bearer",
+        "expires_in": issued.expires_in,
+    }
+
+
+def require_scope(scope: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Run the view only for a valid bearer token with `scope`; its claims go to `g.claims`."""
+
+    def decorator(view: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(view)
+        def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+            raw = bearer_token(request.headers.get("Authorization"))
+            if raw is None:
+                raise _unauthorized("A bearer token is required.")
+            try:
+                claims = decode_token(
+                    raw,
+                    secret=current_app.config["SECRET_KEY"],
+                    issuer=current_app.config["TOKEN_ISSUER"],
+                )
+            except InvalidToken:
+                raise _unauthorized("The token is invalid or has expired.") from None
+            if scope not in claims.scopes:
+                raise Forbidden(f"This needs the {scope!r} scope.")
+            g.claims = claims
+            return view(*args, **kwargs)
+
+        return guarded
+
+    return decorator

@@ -1,0 +1,115 @@
+"""Customers: reading needs the read scope, changes need write."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, url_for
+from sqlalchemy import exists, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import Conflict, NotFound
+
+from legacy_flask.auth import require_scope
+from legacy_flask.db import get_session
+from legacy_flask.schemas import (
+    CustomerQuerySchema,
+    CustomerReplaceSchema,
+    CustomerSchema,
+    dump,
+    load_args,
+    load_body,
+    page_of,
+)
+from shop_core.models import Customer, Order
+
+bp = Blueprint("customers", __name__, url_prefix="/customers")
+customer_schema = CustomerSchema()
+replace_schema = CustomerReplaceSchema()
+query_schema = CustomerQuerySchema()
+
+
+def _get_or_404(session: Session, customer_id: int) -> Customer:
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound(f"Customer {customer_id} not found.")
+    return customer
+
+
+def _commit_or_conflict(session: Session, email: str) -> None:
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        # The case-insensitive unique index decides; a check beforehand could race.
+        raise Conflict(f"A customer with email {email!r} already exists.") from None
+
+
+@bp.get("")
+@require_scope("read")
+def list_customers() -> dict[str, Any]:
+    """List customers by id; `email` matches exactly, case-insensitively."""
+    args = load_args(query_schema)
+    query = select(Customer)
+    if args["email"] is not None:
+        query = query.where(func.lower(Customer.email) == func.lower(args["email"]))
+    session = get_session()
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page = session.scalars(
+        query.order_by(Customer.id)
+        .limit(args["per_page"])
+        .offset((args["page"] - 1) * args["per_page"])
+    ).all()
+    return page_of(customer_schema, page, key="customers", args=args, total=total)
+
+
+@bp.get("/<id:customer_id>")
+@require_scope("read")
+def get_customer(customer_id: int) -> dict[str, Any]:
+    """One customer."""
+    return dump(customer_schema, _get_or_404(get_session(), customer_id))
+
+
+@bp.post("")
+@require_scope("write")
+def create_customer() -> tuple[dict[str, Any], int, dict[str, str]]:
+    """Add a customer; the email must be new, whatever its case."""
+    data = load_body(customer_schema)
+    session = get_session()
+    customer = Customer(**data)
+    session.add(customer)
+    _commit_or_conflict(session, data["email"])
+    location = url_for("customers.get_customer", customer_id=customer.id)
+    return dump(customer_schema, customer), 201, {"Location": location}
+
+
+@bp.put("/<id:customer_id>")
+@require_scope("write")
+def replace_customer(customer_id: int) -> dict[str, Any]:
+    """Replace a customer's name, email and tier."""
+    data = load_body(replace_schema)
+    session = get_session()
+    customer = _get_or_404(session, customer_id)
+    for name, value in data.items():
+        setattr(customer, name, value)
+    _commit_or_conflict(session, data["email"])
+    return dump(customer_schema, customer)
+
+
+@bp.delete("/<id:customer_id>")
+@require_scope("write")
+def delete_customer(customer_id: int) -> tuple[str, int]:
+    """Delete a customer who has no orders."""
+    session = get_session()
+    customer = _get_or_404(session, customer_id)
+    has_orders = Conflict(f"Customer {customer_id} has orders.")
+    if session.scalar(select(exists().where(Order.customer_id == customer_id))):
+        raise has_orders
+    session.delete(customer)
+    try:
+        session.commit()
+    except IntegrityError:
+        # An order was placed after the check: the foreign key still says no.
+        session.rollback()
+        raise has_orders from None
+    return "", 204

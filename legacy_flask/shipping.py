@@ -1,0 +1,92 @@
+"""Shipping quotes: ask the carrier service, blocking, as Flask apps do."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any
+
+import requests
+from flask import Blueprint, current_app
+from werkzeug.exceptions import BadGateway, GatewayTimeout, NotFound
+
+from legacy_flask.auth import require_scope
+from legacy_flask.db import get_session
+from legacy_flask.orders import order_schema
+from legacy_flask.schemas import INT32_MAX, QuoteQuerySchema, dump, load_args
+from shop_core.models import Order
+from shop_core.money import MONEY_PATTERN, format_cents, parse_money
+
+bp = Blueprint("shipping", __name__, url_prefix="/shipping")
+query_schema = QuoteQuerySchema()
+
+_MONEY = re.compile(MONEY_PATTERN)
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_TOO_SLOW = "The carrier did not answer in time."
+
+
+def _ask_carrier(payload: dict[str, Any]) -> Any:
+    base_url: str | None = current_app.config["CARRIER_URL"]
+    if not base_url:
+        raise BadGateway("No carrier service is configured.")
+    timeout: float = current_app.config["CARRIER_TIMEOUT_S"]
+    started = time.monotonic()
+    try:
+        response = requests.post(f"{base_url.rstrip('/')}/v1/rates", json=payload, timeout=timeout)
+    except requests.Timeout:
+        raise GatewayTimeout(_TOO_SLOW) from None
+    except requests.RequestException:
+        # requests reports a read that times out after the headers as a ConnectionError.
+        if time.monotonic() - started >= timeout:
+            raise GatewayTimeout(_TOO_SLOW) from None
+        raise BadGateway("The carrier cannot be reached.") from None
+    if not 200 <= response.status_code < 300:
+        raise BadGateway(f"The carrier answered {response.status_code}.")
+    try:
+        return json.loads(response.content)
+    except (ValueError, RecursionError):
+        raise BadGateway("The carrier's answer is not JSON.") from None
+
+
+def _valid_rate(answer: Any) -> dict[str, Any]:
+    rate = answer if isinstance(answer, dict) else {}
+    carrier, amount = rate.get("carrier"), rate.get("amount")
+    currency, eta_days = rate.get("currency"), rate.get("eta_days")
+    if not (
+        isinstance(carrier, str)
+        and carrier
+        and isinstance(amount, str)
+        and _MONEY.fullmatch(amount)
+        and isinstance(currency, str)
+        and _CURRENCY.fullmatch(currency)
+        and isinstance(eta_days, int)
+        and not isinstance(eta_days, bool)
+        and eta_days >= 0
+    ):
+        raise BadGateway("The carrier's answer is not a rate.")
+    # Money leaves this API with exactly two decimals, whatever the carrier wrote.
+    return {
+        "carrier": carrier,
+        "amount": format_cents(parse_money(amount)),
+        "currency": currency,
+        "eta_days": eta_days,
+    }
+
+
+@bp.get("/quote")
+@require_scope("read")
+def quote() -> dict[str, Any]:
+    """A shipping quote for an order, from the carrier service."""
+    order_id: int = load_args(query_schema)["order_id"]
+    session = get_session()
+    order = session.get(Order, order_id) if 1 <= order_id <= INT32_MAX else None
+    if order is None:
+        raise NotFound(f"Order {order_id} not found.")
+    placed = dump(order_schema, order)
+    # The carrier may take seconds: give the connection back to the pool meanwhile.
+    session.close()
+    rate = _valid_rate(
+        _ask_carrier({"order_id": placed["id"], "items": placed["items"], "total": placed["total"]})
+    )
+    return {"order_id": order_id, **rate}

@@ -1,0 +1,89 @@
+"""Shipping quotes against a real carrier stub on a real port: success and every failure."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from contextlib import ExitStack
+
+import pytest
+
+from gateway.app import create_app
+from gateway.background_server import BackgroundServer
+from gateway.carrier_stub import CarrierBehaviour, create_carrier_app
+from tests.conftest import make_settings
+from tests.support import STACKS, Stack, assert_error
+
+
+def _order(stack: Stack, unique: str) -> int:
+    product = stack.create_product(unique, price="4.00")
+    customer = stack.create_customer(unique)
+    answer = stack.place_order(customer["id"], (product["id"], 2))
+    assert answer.status_code == 201, answer.text
+    order_id: int = answer.json()["id"]
+    return order_id
+
+
+def test_a_quote_comes_from_the_carrier(stack: Stack, unique: str) -> None:
+    order_id = _order(stack, unique)
+    answer = stack.get("/shipping/quote", params={"order_id": order_id}, user="viewer")
+    assert answer.status_code == 200, answer.text
+    # The stub charges 4.90 plus 0.25 a unit.
+    assert answer.json() == {
+        "order_id": order_id,
+        "carrier": "stub-express",
+        "amount": "5.40",
+        "currency": "EUR",
+        "eta_days": 2,
+    }
+
+
+def test_quotes_need_read_an_order_and_an_id(stack: Stack) -> None:
+    assert_error(stack, stack.get("/shipping/quote", params={"order_id": 1}), 401)
+    assert_error(
+        stack, stack.get("/shipping/quote", params={"order_id": 999999999}, user="viewer"), 404
+    )
+    assert_error(stack, stack.get("/shipping/quote", user="viewer"), stack.invalid_status)
+    bad = stack.get("/shipping/quote", params={"order_id": "x"}, user="viewer")
+    assert_error(stack, bad, stack.invalid_status)
+
+
+def _closed_port_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+FAULTS = {
+    "slow": (CarrierBehaviour(latency_ms=2000), 504),
+    "failing": (CarrierBehaviour(failure_rate=1.0), 502),
+    "garbage": (CarrierBehaviour(invalid_rate=1.0), 502),
+    "refused": (None, 502),
+}
+
+
+@pytest.fixture(params=list(FAULTS))
+def faulty_gateway(request: pytest.FixtureRequest, database_url: str) -> Iterator[tuple[str, int]]:
+    """A gateway whose carrier is slow, failing, answering garbage, or not there at all."""
+    behaviour, status = FAULTS[request.param]
+    with ExitStack() as stack:
+        if behaviour is None:
+            carrier_url = _closed_port_url()
+        else:
+            carrier_url = stack.enter_context(BackgroundServer(create_carrier_app(behaviour))).url
+        settings = make_settings(database_url, carrier_url=carrier_url, carrier_timeout_s=0.3)
+        gateway = stack.enter_context(BackgroundServer(create_app(settings)))
+        yield gateway.url, status
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_carrier_faults_map_to_502_and_504(
+    faulty_gateway: tuple[str, int], tokens: dict[str, str], name: str, unique: str
+) -> None:
+    url, status = faulty_gateway
+    stack = Stack(name, url, tokens)
+    order_id = _order(stack, unique)
+    answer = stack.get("/shipping/quote", params={"order_id": order_id}, user="viewer")
+    assert_error(stack, answer, status)
+    assert stack.get("/health").status_code == 200

@@ -1,0 +1,109 @@
+"""The gateway's own behaviour: health, docs, the body limit, the legacy pool's lifecycle."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+import requests
+from starlette.routing import Mount
+
+from gateway.app import create_app
+from gateway.background_server import BackgroundServer
+from gateway.legacy_mount import LegacyMount
+from tests.conftest import make_settings
+
+
+def _legacy_mount(app: Any) -> LegacyMount:
+    (mount,) = [r.app for r in app.routes if isinstance(r, Mount) and r.path == "/legacy"]
+    assert isinstance(mount, LegacyMount)
+    return mount
+
+
+def test_health_reports_the_database(gateway: BackgroundServer) -> None:
+    answer = requests.get(f"{gateway.url}/health", timeout=10)
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "ok"
+    assert answer.json()["database"] == "ok"
+
+
+def test_health_is_503_when_the_database_does_not_answer() -> None:
+    # Nothing listens on port 1: the connection is refused at once.
+    settings = make_settings("postgresql://nobody@127.0.0.1:1/none")
+    with BackgroundServer(create_app(settings)) as server:
+        answer = requests.get(f"{server.url}/health", timeout=10)
+    assert answer.status_code == 503
+    assert answer.json() == {"status": "unavailable", "database": "unreachable"}
+
+
+@pytest.mark.parametrize("path", ["/legacy/health", "/v2/health"])
+def test_each_stack_answers_its_own_health(gateway: BackgroundServer, path: str) -> None:
+    answer = requests.get(gateway.url + path, timeout=10)
+    assert answer.status_code == 200
+    assert answer.json() == {"status": "ok", "stack": path.split("/")[1]}
+
+
+def test_openapi_describes_v2_with_its_security_scheme(gateway: BackgroundServer) -> None:
+    document = requests.get(f"{gateway.url}/openapi.json", timeout=10).json()
+    assert document["servers"] == [{"url": "/v2"}]
+    assert {"/products", "/products/{product_id}", "/orders", "/shipping/quote"} <= set(
+        document["paths"]
+    ) or {"/products", "/orders", "/shipping/quote"} <= set(document["paths"])
+    (scheme,) = document["components"]["securitySchemes"].values()
+    assert scheme["type"] == "oauth2"
+    assert scheme["flows"]["password"]["tokenUrl"] == "auth/token"
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+def test_interactive_docs_are_served(gateway: BackgroundServer, path: str) -> None:
+    answer = requests.get(gateway.url + path, timeout=10)
+    assert answer.status_code == 200
+    assert "/openapi.json" in answer.text
+
+
+def test_unknown_paths_get_problem_details(gateway: BackgroundServer) -> None:
+    answer = requests.get(f"{gateway.url}/nowhere", timeout=10)
+    assert answer.status_code == 404
+    assert answer.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.fixture(scope="module")
+def small_limit_gateway(database_url: str) -> Any:
+    with BackgroundServer(create_app(make_settings(database_url, max_body_bytes=2048))) as server:
+        yield server
+
+
+@pytest.mark.parametrize(
+    ("prefix", "content_type"),
+    [("/legacy", "application/json"), ("/v2", "application/problem+json")],
+)
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_bodies_over_the_limit_get_413_on_both_stacks(
+    small_limit_gateway: BackgroundServer, prefix: str, content_type: str, chunked: bool
+) -> None:
+    payload = b'{"name": "' + b"x" * 4000 + b'"}'
+    data: Any = iter([payload[:1000], payload[1000:]]) if chunked else payload
+    answer = requests.post(
+        f"{small_limit_gateway.url}{prefix}/customers",
+        data=data,
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert answer.status_code == 413
+    assert answer.headers["content-type"].startswith(content_type)
+
+
+def test_the_legacy_pool_is_sized_by_settings_and_shut_down_with_the_gateway(
+    database_url: str,
+) -> None:
+    app = create_app(make_settings(database_url, legacy_workers=3))
+    mount = _legacy_mount(app)
+    assert mount.executor._max_workers == 3
+    threads_before = set(threading.enumerate())
+    with BackgroundServer(app) as server:
+        for _ in range(6):
+            assert requests.get(f"{server.url}/legacy/products", timeout=10).status_code == 200
+        assert len(mount.executor._threads) >= 1
+    assert mount.executor._shutdown
+    assert set(threading.enumerate()) <= threads_before

@@ -1,0 +1,128 @@
+"""The command line, as a newcomer uses it: fresh directory, no configuration."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import create_engine, select
+
+from shop_core.models import Product, User
+from tests.support import DEMO_PASSWORD
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    return env | extra
+
+
+def _gateway(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args],
+        cwd=cwd,
+        env=_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_db_upgrade_then_seed_fill_an_empty_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    assert _gateway("db", "upgrade", cwd=tmp_path, GATEWAY_DATABASE_URL=url).returncode == 0
+    first = _gateway("seed", cwd=tmp_path, GATEWAY_DATABASE_URL=url)
+    second = _gateway("seed", cwd=tmp_path, GATEWAY_DATABASE_URL=url)
+    assert first.returncode == second.returncode == 0, first.stderr
+    assert "demo data loaded" in first.stderr
+    assert "already present" in second.stderr
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        assert set(conn.scalars(select(User.username))) == {"admin", "clerk", "viewer"}
+        assert len(conn.scalars(select(Product.id)).all()) == 20
+    engine.dispose()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[str]:
+    """`gateway serve` in an empty directory, with no settings at all."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    log: list[str] = []
+    started = threading.Event()
+
+    def read_log() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            log.append(line)
+            if "Uvicorn running on" in line:
+                started.set()
+        started.set()  # the process ended: stop waiting
+
+    reader = threading.Thread(target=read_log, daemon=True)
+    reader.start()
+    try:
+        assert started.wait(60), "the gateway did not start within 60 s"
+        assert process.poll() is None, "".join(log)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        reader.join(timeout=10)
+        process.stderr.close()
+    # uvicorn shuts down gracefully, then re-raises the signal it caught.
+    assert process.returncode in (0, -signal.SIGTERM), "".join(log)
+    assert any("Application shutdown complete" in line for line in log), "".join(log)
+    assert (tmp_path / "gateway.db").exists()
+
+
+def test_serve_alone_gives_the_newcomer_walkthrough(served: str) -> None:
+    """Log in as clerk on v2, order there, see the order and the stock through legacy."""
+    login = requests.post(
+        f"{served}/v2/auth/token", data={"username": "clerk", "password": DEMO_PASSWORD}, timeout=10
+    )
+    assert login.status_code == 200, login.text
+    auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    product = requests.get(f"{served}/legacy/products/1", timeout=10).json()
+    order = requests.post(
+        f"{served}/v2/orders",
+        json={"customer_id": 1, "items": [{"product_id": 1, "quantity": 2}]},
+        headers=auth,
+        timeout=10,
+    )
+    assert order.status_code == 201, order.text
+    seen = requests.get(f"{served}/legacy/orders/{order.json()['id']}", headers=auth, timeout=10)
+    assert seen.json() == order.json()
+    after = requests.get(f"{served}/legacy/products/1", timeout=10).json()
+    assert after["stock"] == product["stock"] - 2
+    quote = requests.get(
+        f"{served}/v2/shipping/quote",
+        params={"order_id": order.json()["id"]},
+        headers=auth,
+        timeout=10,
+    )
+    assert quote.status_code == 200, quote.text
+    assert quote.json()["carrier"] == "stub-express"

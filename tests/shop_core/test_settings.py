@@ -1,0 +1,44 @@
+"""Settings: read from GATEWAY_* once, unsafe defaults refused outside development."""
+
+from __future__ import annotations
+
+import pytest
+
+from shop_core.settings import DEVELOPMENT_SECRET, Settings
+
+
+def test_settings_come_from_gateway_prefixed_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEWAY_LEGACY_WORKERS", "7")
+    monkeypatch.setenv("GATEWAY_CARRIER_TIMEOUT_S", "0.5")
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", "postgresql://u@db/shop")
+    settings = Settings()
+    assert (settings.legacy_workers, settings.carrier_timeout_s) == (7, 0.5)
+    assert settings.legacy_config()["DATABASE_URL"] == "postgresql://u@db/shop"
+
+
+def test_the_default_database_is_a_sqlite_file_in_the_working_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: object
+) -> None:
+    monkeypatch.delenv("GATEWAY_DATABASE_URL", raising=False)
+    monkeypatch.chdir(str(tmp_path))
+    assert Settings().database_url == f"sqlite:///{tmp_path}/gateway.db"
+
+
+@pytest.mark.parametrize("env", ["production", "test"])
+def test_the_development_secret_is_refused_outside_development(env: str) -> None:
+    with pytest.raises(ValueError, match="GATEWAY_SECRET_KEY"):
+        Settings(env=env, secret_key=DEVELOPMENT_SECRET)
+    assert Settings(env=env, secret_key="s" * 40).secret_key == "s" * 40
+
+
+def test_development_runs_on_the_default_secret() -> None:
+    assert Settings(env="development").secret_key == DEVELOPMENT_SECRET
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("legacy_workers", 0), ("carrier_timeout_s", 0), ("max_body_bytes", 10), ("env", "staging")],
+)
+def test_nonsense_values_are_refused(name: str, value: object) -> None:
+    with pytest.raises(ValueError, match=name):
+        Settings(**{name: value})

@@ -1,0 +1,89 @@
+"""Customers: the `read` scope to look, `write` to change."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from v2_fastapi.deps import Limit, Offset, SessionDep, require_scope, resource_path
+from v2_fastapi.openapi import CREATED, problem_responses
+from v2_fastapi.schemas.customers import (
+    CustomerCreate,
+    CustomerPublic,
+    CustomerReplace,
+    CustomersPublic,
+    CustomerUpdate,
+)
+from v2_fastapi.services import customers
+
+router = APIRouter(
+    prefix="/customers", tags=["customers"], responses=problem_responses(401, 403, 422, 503)
+)
+
+CustomerId = Annotated[int, Path(description="The customer's id")]
+_read = [require_scope("read")]
+_write = [require_scope("write")]
+
+
+@router.get("", dependencies=_read)
+async def list_customers(
+    session: SessionDep,
+    limit: Limit = 20,
+    offset: Offset = 0,
+    email: Annotated[str | None, Query(description="Exactly this email (any case)")] = None,
+) -> CustomersPublic:
+    """List customers by id, optionally the one with `email`."""
+    rows, total = await customers.list_customers(session, email=email, limit=limit, offset=offset)
+    items = [CustomerPublic.from_row(row) for row in rows]
+    return CustomersPublic(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/{customer_id}", dependencies=_read, responses=problem_responses(404))
+async def read_customer(session: SessionDep, customer_id: CustomerId) -> CustomerPublic:
+    """Get one customer."""
+    return CustomerPublic.from_row(await customers.get_customer(session, customer_id=customer_id))
+
+
+@router.post(
+    "",
+    status_code=201,
+    dependencies=_write,
+    responses={**CREATED, **problem_responses(409, 413)},
+)
+async def create_customer(
+    session: SessionDep, body: CustomerCreate, request: Request, response: Response
+) -> CustomerPublic:
+    """Add a customer; the email must be new (in any case)."""
+    customer = await customers.create_customer(session, data=body)
+    response.headers["Location"] = resource_path(request, "read_customer", customer_id=customer.id)
+    return CustomerPublic.from_row(customer)
+
+
+@router.put("/{customer_id}", dependencies=_write, responses=problem_responses(404, 409, 413))
+async def replace_customer(
+    session: SessionDep, customer_id: CustomerId, body: CustomerReplace
+) -> CustomerPublic:
+    """Replace every field of a customer."""
+    customer = await customers.update_customer(session, customer_id=customer_id, data=body)
+    return CustomerPublic.from_row(customer)
+
+
+@router.patch("/{customer_id}", dependencies=_write, responses=problem_responses(404, 409, 413))
+async def update_customer(
+    session: SessionDep, customer_id: CustomerId, body: CustomerUpdate
+) -> CustomerPublic:
+    """Change the fields given, leave the others."""
+    customer = await customers.update_customer(session, customer_id=customer_id, data=body)
+    return CustomerPublic.from_row(customer)
+
+
+@router.delete(
+    "/{customer_id}",
+    status_code=204,
+    dependencies=_write,
+    responses=problem_responses(404, 409),
+)
+async def delete_customer(session: SessionDep, customer_id: CustomerId) -> None:
+    """Delete a customer who has no orders."""
+    await customers.delete_customer(session, customer_id=customer_id)

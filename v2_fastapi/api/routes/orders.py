@@ -1,0 +1,63 @@
+"""Orders: the `read` scope to look, `write` to place and cancel."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from v2_fastapi.deps import Limit, Offset, SessionDep, require_scope, resource_path
+from v2_fastapi.openapi import CREATED, problem_responses
+from v2_fastapi.schemas.common import DbId
+from v2_fastapi.schemas.orders import OrderCreate, OrderPublic, OrdersPublic
+from v2_fastapi.services import orders
+
+router = APIRouter(
+    prefix="/orders", tags=["orders"], responses=problem_responses(401, 403, 422, 503)
+)
+
+OrderId = Annotated[int, Path(description="The order's id")]
+_read = [require_scope("read")]
+_write = [require_scope("write")]
+
+
+@router.get("", dependencies=_read)
+async def list_orders(
+    session: SessionDep,
+    limit: Limit = 20,
+    offset: Offset = 0,
+    customer_id: Annotated[DbId | None, Query(description="Only this customer's orders")] = None,
+) -> OrdersPublic:
+    """List orders by id, optionally one customer's."""
+    rows, total = await orders.list_orders(
+        session, customer_id=customer_id, limit=limit, offset=offset
+    )
+    items = [OrderPublic.from_row(row) for row in rows]
+    return OrdersPublic(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/{order_id}", dependencies=_read, responses=problem_responses(404))
+async def read_order(session: SessionDep, order_id: OrderId) -> OrderPublic:
+    """Get one order with its items."""
+    return OrderPublic.from_row(await orders.get_order(session, order_id=order_id))
+
+
+@router.post(
+    "",
+    status_code=201,
+    dependencies=_write,
+    responses={**CREATED, **problem_responses(409, 413)},
+)
+async def place_order(
+    session: SessionDep, body: OrderCreate, request: Request, response: Response
+) -> OrderPublic:
+    """Place an order: every item's stock is taken, at today's price, or nothing changes."""
+    order = await orders.place_order(session, data=body)
+    response.headers["Location"] = resource_path(request, "read_order", order_id=order.id)
+    return OrderPublic.from_row(order)
+
+
+@router.post("/{order_id}/cancel", dependencies=_write, responses=problem_responses(404, 409))
+async def cancel_order(session: SessionDep, order_id: OrderId) -> OrderPublic:
+    """Cancel a placed order and give its stock back."""
+    return OrderPublic.from_row(await orders.cancel_order(session, order_id=order_id))

@@ -1,0 +1,84 @@
+"""The product catalogue: public to read, the `admin` scope to change."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from v2_fastapi.deps import Limit, Offset, SessionDep, require_scope, resource_path
+from v2_fastapi.openapi import CREATED, problem_responses
+from v2_fastapi.schemas.products import ProductCreate, ProductPublic, ProductsPublic, ProductUpdate
+from v2_fastapi.services import products
+
+router = APIRouter(prefix="/products", tags=["products"], responses=problem_responses(422, 503))
+
+ProductId = Annotated[int, Path(description="The product's id")]
+_admin = [require_scope("admin")]
+
+
+@router.get("")
+async def list_products(
+    session: SessionDep,
+    limit: Limit = 20,
+    offset: Offset = 0,
+    q: Annotated[str | None, Query(description="Name or sku contains this (any case)")] = None,
+) -> ProductsPublic:
+    """List products by id, optionally those whose name or sku contains `q`."""
+    rows, total = await products.list_products(session, q=q, limit=limit, offset=offset)
+    items = [ProductPublic.from_row(row) for row in rows]
+    return ProductsPublic(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/{product_id}", responses=problem_responses(404))
+async def read_product(session: SessionDep, product_id: ProductId) -> ProductPublic:
+    """Get one product."""
+    return ProductPublic.from_row(await products.get_product(session, product_id=product_id))
+
+
+@router.post(
+    "",
+    status_code=201,
+    dependencies=_admin,
+    responses={**CREATED, **problem_responses(401, 403, 409, 413)},
+)
+async def create_product(
+    session: SessionDep, body: ProductCreate, request: Request, response: Response
+) -> ProductPublic:
+    """Add a product; its sku must be new."""
+    product = await products.create_product(session, data=body)
+    response.headers["Location"] = resource_path(request, "read_product", product_id=product.id)
+    return ProductPublic.from_row(product)
+
+
+@router.put(
+    "/{product_id}", dependencies=_admin, responses=problem_responses(401, 403, 404, 409, 413)
+)
+async def replace_product(
+    session: SessionDep, product_id: ProductId, body: ProductCreate
+) -> ProductPublic:
+    """Replace every field of a product."""
+    product = await products.update_product(session, product_id=product_id, data=body)
+    return ProductPublic.from_row(product)
+
+
+@router.patch(
+    "/{product_id}", dependencies=_admin, responses=problem_responses(401, 403, 404, 409, 413)
+)
+async def update_product(
+    session: SessionDep, product_id: ProductId, body: ProductUpdate
+) -> ProductPublic:
+    """Change the fields given, leave the others."""
+    product = await products.update_product(session, product_id=product_id, data=body)
+    return ProductPublic.from_row(product)
+
+
+@router.delete(
+    "/{product_id}",
+    status_code=204,
+    dependencies=_admin,
+    responses=problem_responses(401, 403, 404, 409),
+)
+async def delete_product(session: SessionDep, product_id: ProductId) -> None:
+    """Delete a product that no order refers to."""
+    await products.delete_product(session, product_id=product_id)

@@ -1,0 +1,40 @@
+"""Shipping quotes, asked of the carrier service for an order."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from shop_core.money import format_cents, parse_money
+from v2_fastapi.deps import CarrierDep, SessionDep, require_scope
+from v2_fastapi.openapi import problem_responses
+from v2_fastapi.schemas.orders import OrderPublic
+from v2_fastapi.schemas.shipping import ShippingQuote
+from v2_fastapi.services import orders
+
+router = APIRouter(prefix="/shipping", tags=["shipping"])
+
+
+@router.get(
+    "/quote",
+    dependencies=[require_scope("read")],
+    responses=problem_responses(401, 403, 404, 422, 502, 503, 504),
+)
+async def quote(
+    session: SessionDep,
+    carrier: CarrierDep,
+    order_id: Annotated[int, Query(description="The order to ship")],
+) -> ShippingQuote:
+    """Ask the carrier service what shipping the order costs."""
+    order = OrderPublic.from_row(await orders.get_order(session, order_id=order_id))
+    # Give the connection back to the pool before waiting on the carrier.
+    await session.close()
+    rate = await carrier.quote(order)
+    return ShippingQuote(
+        order_id=order.id,
+        carrier=rate.carrier,
+        amount=format_cents(parse_money(rate.amount)),  # "7.5" -> "7.50", as money always is
+        currency=rate.currency,
+        eta_days=rate.eta_days,
+    )

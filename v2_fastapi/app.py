@@ -1,0 +1,87 @@
+"""The v2 application factory and its lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from shop_core.database import WRITE_OPTIONS, create_async_db_engine
+from shop_core.settings import Settings
+from v2_fastapi.api.main import api_router
+from v2_fastapi.carrier import CarrierClient
+from v2_fastapi.openapi import use_problem_media_type
+from v2_fastapi.problems import install_problem_handlers
+
+DESCRIPTION = """\
+The shop API, reimplemented on FastAPI. It serves the same rows as the legacy API.
+
+Errors are RFC 9457 problem details (`application/problem+json`). Requests are strict:
+unknown fields are rejected, ids and quantities are JSON integers, money is a string
+like `"12.50"`. Get a token with *Authorize* (users `admin`, `clerk`, `viewer`).
+"""
+
+TAGS = [
+    {"name": "auth", "description": "Access tokens (OAuth2 password flow)."},
+    {"name": "products", "description": "The catalogue: public to read, `admin` to change."},
+    {"name": "customers", "description": "Customers: `read` to look, `write` to change."},
+    {"name": "orders", "description": "Orders: `read` to look, `write` to place and cancel."},
+    {"name": "shipping", "description": "Quotes from the carrier service (`read`)."},
+    {"name": "health", "description": "Liveness of the v2 stack."},
+]
+
+
+class _ShopAPI(FastAPI):
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            self.openapi_schema = use_problem_media_type(super().openapi())
+        return self.openapi_schema
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open the database engine and the carrier client; close both on the way out.
+
+    A mounted app gets no lifespan events: the gateway enters this context itself.
+    """
+    settings: Settings = app.state.settings
+    engine = create_async_db_engine(settings.database_url, pool_size=settings.db_pool_size)
+    carrier = CarrierClient(base_url=settings.carrier_url, timeout_s=settings.carrier_timeout_s)
+    app.state.engine = engine
+    # expire_on_commit=False: a committed row is still read to build the response.
+    app.state.sessions = async_sessionmaker(engine, expire_on_commit=False)
+    app.state.write_sessions = async_sessionmaker(
+        engine.execution_options(**WRITE_OPTIONS), expire_on_commit=False
+    )
+    app.state.carrier = carrier
+    try:
+        yield
+    finally:
+        await carrier.close()
+        await engine.dispose()
+
+
+def _operation_id(route: APIRoute) -> str:
+    # The endpoint's name (unique across routers), so generated clients read well.
+    return route.name
+
+
+def create_app(settings: Settings, *, mount_path: str = "") -> FastAPI:
+    """The v2 app; `mount_path` is where the gateway mounts it, for the OpenAPI servers."""
+    app = _ShopAPI(
+        title="Shop API v2",
+        version="2.0.0",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        servers=[{"url": mount_path}] if mount_path else None,
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+    )
+    install_problem_handlers(app)
+    app.state.settings = settings
+    app.include_router(api_router)
+    return app

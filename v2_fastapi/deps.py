@@ -1,0 +1,95 @@
+"""Request dependencies as `Annotated` aliases: database session, settings, carrier, scopes.
+
+Everything comes from `app.state`, filled by the lifespan: nothing is created per request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security
+from fastapi.security import OAuth2PasswordBearer, SecurityScopes
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shop_core.security import InvalidToken, TokenClaims, decode_token
+from shop_core.settings import Settings
+from v2_fastapi.carrier import CarrierClient
+from v2_fastapi.schemas.common import MAX_DB_INT
+
+SCOPES = {
+    "read": "Read customers, orders and shipping quotes",
+    "write": "Create, change and delete customers; place and cancel orders",
+    "admin": "Create, change and delete products",
+}
+_READ_METHODS = frozenset({"GET", "HEAD"})
+
+# Relative, so that Swagger UI resolves it against the server URL (the mount path).
+# auto_error=False: a missing token is answered below, as problem details.
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="auth/token", scopes=SCOPES, auto_error=False)
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_carrier(request: Request) -> CarrierClient:
+    carrier: CarrierClient = request.app.state.carrier
+    return carrier
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    # Writes carry WRITE_OPTIONS so that SQLite starts them with BEGIN IMMEDIATE.
+    state = request.app.state
+    sessions: async_sessionmaker[AsyncSession] = (
+        state.sessions if request.method in _READ_METHODS else state.write_sessions
+    )
+    async with sessions() as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+CarrierDep = Annotated[CarrierClient, Depends(get_carrier)]
+# scope="function": the connection goes back to the pool when the endpoint returns,
+# not after the response has been sent.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+Limit = Annotated[int, Query(ge=1, le=100, description="At most this many items")]
+Offset = Annotated[int, Query(ge=0, le=MAX_DB_INT, description="Skip this many items")]
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def _authorize(
+    security_scopes: SecurityScopes,
+    settings: SettingsDep,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+) -> TokenClaims:
+    if not token:
+        raise _unauthorized("Not authenticated.")
+    try:
+        claims = decode_token(token, secret=settings.secret_key, issuer=settings.token_issuer)
+    except InvalidToken as exc:
+        raise _unauthorized("The token is invalid or has expired.") from exc
+    for scope in security_scopes.scopes:
+        if scope not in claims.scopes:
+            raise HTTPException(403, f"This operation needs the {scope!r} scope.")
+    return claims
+
+
+def require_scope(scope: str) -> Any:
+    """A dependency that checks the bearer token has `scope` and gives its claims.
+
+    Use it in `dependencies=[...]` or as `Annotated[TokenClaims, require_scope(...)]`;
+    the scope is listed on the operation in the OpenAPI document.
+    """
+    return Security(_authorize, scopes=[scope])
+
+
+def resource_path(request: Request, route_name: str, **path_params: int) -> str:
+    """The path of a resource for a Location header, with the prefix the app is mounted at."""
+    app: FastAPI = request.app
+    return f"{request.scope.get('root_path', '')}{app.url_path_for(route_name, **path_params)}"

@@ -1,0 +1,54 @@
+"""What the OpenAPI document says about errors and created resources."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from v2_fastapi.problems import PROBLEM_JSON, ProblemDetails, ValidationProblem
+
+_DESCRIPTIONS = {
+    401: "Missing, malformed, forged or expired token",
+    403: "The token lacks the scope this operation needs",
+    404: "No such resource",
+    409: "Conflicts with the current state of the data",
+    413: "The request body is too large",
+    422: "The request is not valid",
+    502: "The carrier service failed or gave an invalid answer",
+    503: "The database is unavailable",
+    504: "The carrier service did not answer in time",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` entries documenting error statuses as problem details."""
+    return {
+        status: {
+            "model": ValidationProblem if status == 422 else ProblemDetails,
+            "description": _DESCRIPTIONS[status],
+        }
+        for status in statuses
+    }
+
+
+CREATED: dict[int | str, dict[str, Any]] = {
+    201: {
+        "description": "Created",
+        "headers": {
+            "Location": {"description": "The new resource's path", "schema": {"type": "string"}}
+        },
+    }
+}
+
+
+def use_problem_media_type(document: dict[str, Any]) -> dict[str, Any]:
+    """Document error bodies as `application/problem+json`, the type they are sent with.
+
+    FastAPI describes every response of a route with the route's own media type.
+    """
+    for path_item in document.get("paths", {}).values():
+        for operation in path_item.values():
+            for status, response in operation.get("responses", {}).items():
+                content = response.get("content", {})
+                if status[0] in "45" and "application/json" in content:
+                    content[PROBLEM_JSON] = content.pop("application/json")
+    return document

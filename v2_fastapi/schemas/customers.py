@@ -1,0 +1,66 @@
+"""Customers: create, replace (PUT), partial update (PATCH), public representation."""
+
+from __future__ import annotations
+
+from typing import Annotated, Self
+
+from pydantic import MISSING, Field, Strict
+
+from shop_core.models import Customer, Tier
+from v2_fastapi.schemas.common import Name, StrictModel, Timestamp
+
+Email = Annotated[
+    str,
+    Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", examples=["ada@example.com"]),
+]
+# JSON has no enum type: strict mode would accept only `Tier` instances, never the string.
+TierName = Annotated[Tier, Strict(False)]
+
+
+class CustomerReplace(StrictModel):
+    """A whole customer: the body of PUT."""
+
+    name: Name
+    email: Email
+    tier: TierName
+
+
+class CustomerCreate(CustomerReplace):
+    """A new customer: the tier may be left out."""
+
+    tier: TierName = Tier.STANDARD
+
+
+class CustomerUpdate(StrictModel):
+    """Any subset of a customer's fields; `null` is not a value."""
+
+    name: Name | MISSING = MISSING
+    email: Email | MISSING = MISSING
+    tier: TierName | MISSING = MISSING
+
+
+class CustomerPublic(StrictModel):
+    id: int
+    name: str
+    email: str
+    tier: TierName
+    created_at: Timestamp
+    updated_at: Timestamp
+
+    @classmethod
+    def from_row(cls, row: Customer) -> Self:
+        return cls(
+            id=row.id,
+            name=row.name,
+            email=row.email,
+            tier=Tier(row.tier),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+
+class CustomersPublic(StrictModel):
+    items: list[CustomerPublic]
+    total: int
+    limit: int
+    offset: int

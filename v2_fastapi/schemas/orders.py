@@ -1,0 +1,71 @@
+"""Orders: the body that places one, and the public representation."""
+
+from __future__ import annotations
+
+from typing import Annotated, Self
+
+from pydantic import Field, Strict, field_validator
+
+from shop_core.inventory import MAX_ORDER_ITEMS, MAX_QUANTITY
+from shop_core.models import Order, OrderStatus
+from shop_core.money import format_cents
+from v2_fastapi.schemas.common import DbId, Money, StrictModel, Timestamp
+
+Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
+
+
+class OrderItemCreate(StrictModel):
+    product_id: DbId
+    quantity: Quantity
+
+
+class OrderCreate(StrictModel):
+    customer_id: DbId
+    items: Annotated[list[OrderItemCreate], Field(min_length=1, max_length=MAX_ORDER_ITEMS)]
+
+    @field_validator("items")
+    @classmethod
+    def _distinct_products(cls, items: list[OrderItemCreate]) -> list[OrderItemCreate]:
+        if len({item.product_id for item in items}) != len(items):
+            raise ValueError("each product may appear only once")
+        return items
+
+
+class OrderItemPublic(StrictModel):
+    product_id: int
+    quantity: int
+    unit_price: Money
+
+
+class OrderPublic(StrictModel):
+    id: int
+    customer_id: int
+    status: Annotated[OrderStatus, Strict(False)]
+    items: list[OrderItemPublic]
+    total: Money
+    created_at: Timestamp
+
+    @classmethod
+    def from_row(cls, row: Order) -> Self:
+        return cls(
+            id=row.id,
+            customer_id=row.customer_id,
+            status=OrderStatus(row.status),
+            items=[
+                OrderItemPublic(
+                    product_id=item.product_id,
+                    quantity=item.quantity,
+                    unit_price=format_cents(item.unit_price_cents),
+                )
+                for item in row.items
+            ],
+            total=format_cents(row.total_cents),
+            created_at=row.created_at,
+        )
+
+
+class OrdersPublic(StrictModel):
+    items: list[OrderPublic]
+    total: int
+    limit: int
+    offset: int

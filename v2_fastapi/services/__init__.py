@@ -1,0 +1,1 @@
+"""Database work behind the routes, one module per resource, keyword-only arguments."""

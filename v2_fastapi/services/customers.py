@@ -1,0 +1,72 @@
+"""Customers: list, create, change, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import HTTPException
+from sqlalchemy import exists, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shop_core.models import Customer, Order
+from v2_fastapi.schemas.customers import CustomerCreate, CustomerReplace, CustomerUpdate
+from v2_fastapi.services.common import get_or_404
+
+
+def _duplicate_email(email: str) -> HTTPException:
+    return HTTPException(409, f"a customer with email {email} already exists")
+
+
+async def list_customers(
+    session: AsyncSession, *, email: str | None, limit: int, offset: int
+) -> tuple[Sequence[Customer], int]:
+    # lower() on both sides, as the unique index uq_customers_email_lower has it.
+    where = [func.lower(Customer.email) == func.lower(email)] if email is not None else []
+    total = await session.scalar(select(func.count()).select_from(Customer).where(*where))
+    rows = await session.scalars(
+        select(Customer).where(*where).order_by(Customer.id).limit(limit).offset(offset)
+    )
+    return rows.all(), total or 0
+
+
+async def get_customer(session: AsyncSession, *, customer_id: int) -> Customer:
+    return await get_or_404(session, Customer, customer_id)
+
+
+async def create_customer(session: AsyncSession, *, data: CustomerCreate) -> Customer:
+    customer = Customer(**data.model_dump(mode="json"))  # mode="json": the tier as its string
+    session.add(customer)
+    # The unique index decides, not a look-up first: two concurrent creates both pass one.
+    try:
+        await session.commit()
+    except IntegrityError as exc:
+        raise _duplicate_email(data.email) from exc
+    return customer
+
+
+async def update_customer(
+    session: AsyncSession, *, customer_id: int, data: CustomerReplace | CustomerUpdate
+) -> Customer:
+    customer = await get_or_404(session, Customer, customer_id)
+    # mode="json": the tier as its string; fields left out of a PATCH are not in the dump.
+    for column, value in data.model_dump(mode="json").items():
+        setattr(customer, column, value)
+    conflict = _duplicate_email(customer.email)  # a failed flush leaves the row unreadable
+    try:
+        await session.commit()
+    except IntegrityError as exc:
+        raise conflict from exc
+    return customer
+
+
+async def delete_customer(session: AsyncSession, *, customer_id: int) -> None:
+    customer = await get_or_404(session, Customer, customer_id)
+    conflict = HTTPException(409, f"customer {customer_id} has orders")
+    if await session.scalar(select(exists().where(Order.customer_id == customer_id))):
+        raise conflict
+    await session.delete(customer)
+    try:
+        await session.commit()
+    except IntegrityError as exc:  # an order was placed for them since the check
+        raise conflict from exc

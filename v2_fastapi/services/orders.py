@@ -1,0 +1,102 @@
+"""Orders: place (stock taken atomically), cancel (stock given back), list."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from operator import attrgetter
+
+from fastapi import HTTPException
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
+
+from shop_core.inventory import give_back_stock, take_stock
+from shop_core.models import Customer, Order, OrderItem, OrderStatus, Product
+from v2_fastapi.schemas.orders import OrderCreate
+from v2_fastapi.services.common import get_or_404, invalid
+
+# The stock statements touch no object this session holds: nothing to synchronise.
+_NO_SYNC = {"synchronize_session": False}
+# One order with its items in one query (the relationship's default, selectin, takes two).
+_WITH_ITEMS = (joinedload(Order.items),)
+
+
+async def list_orders(
+    session: AsyncSession, *, customer_id: int | None, limit: int, offset: int
+) -> tuple[Sequence[Order], int]:
+    where = [Order.customer_id == customer_id] if customer_id is not None else []
+    total = await session.scalar(select(func.count()).select_from(Order).where(*where))
+    rows = await session.scalars(
+        select(Order).where(*where).order_by(Order.id).limit(limit).offset(offset)
+    )
+    return rows.all(), total or 0
+
+
+async def get_order(session: AsyncSession, *, order_id: int) -> Order:
+    return await get_or_404(session, Order, order_id, options=_WITH_ITEMS)
+
+
+async def place_order(session: AsyncSession, *, data: OrderCreate) -> Order:
+    """Take every item's stock and write the order, in one transaction, or change nothing."""
+    if await session.get(Customer, data.customer_id) is None:
+        raise invalid([(("body", "customer_id"), f"customer {data.customer_id} does not exist")])
+    product_ids = [item.product_id for item in data.items]
+    rows = await session.execute(select(Product.id, Product.sku).where(Product.id.in_(product_ids)))
+    skus = {product_id: sku for product_id, sku in rows}
+    missing: list[tuple[tuple[str | int, ...], str]] = [
+        (("body", "items", index, "product_id"), f"product {item.product_id} does not exist")
+        for index, item in enumerate(data.items)
+        if item.product_id not in skus
+    ]
+    if missing:
+        raise invalid(missing)
+
+    prices: dict[int, int] = {}
+    # In product-id order, so that two orders for the same products cannot deadlock.
+    for item in sorted(data.items, key=attrgetter("product_id")):
+        price = await session.scalar(
+            take_stock(item.product_id, item.quantity), execution_options=_NO_SYNC
+        )
+        if price is None:
+            # Raising rolls back the stock already taken: the session is closed uncommitted.
+            sku = skus[item.product_id]
+            raise HTTPException(409, f"not enough stock for product {item.product_id} ({sku})")
+        prices[item.product_id] = price
+
+    order = Order(
+        customer_id=data.customer_id,
+        status=OrderStatus.PLACED.value,
+        total_cents=sum(prices[item.product_id] * item.quantity for item in data.items),
+        items=[
+            OrderItem(
+                product_id=item.product_id,
+                quantity=item.quantity,
+                unit_price_cents=prices[item.product_id],
+            )
+            for item in data.items
+        ],
+    )
+    session.add(order)
+    await session.commit()
+    return order
+
+
+async def cancel_order(session: AsyncSession, *, order_id: int) -> Order:
+    """Mark the order cancelled and give its stock back, in one transaction."""
+    order = await get_order(session, order_id=order_id)
+    # Conditional, so that of two concurrent cancels only one gives the stock back. The
+    # ORM's default synchronisation sets the loaded order's status too.
+    cancelled = await session.scalar(
+        update(Order)
+        .where(Order.id == order_id, Order.status == OrderStatus.PLACED.value)
+        .values(status=OrderStatus.CANCELLED.value)
+        .returning(Order.id)
+    )
+    if cancelled is None:
+        raise HTTPException(409, f"order {order_id} is already cancelled")
+    for item in sorted(order.items, key=attrgetter("product_id")):
+        await session.execute(
+            give_back_stock(item.product_id, item.quantity), execution_options=_NO_SYNC
+        )
+    await session.commit()
+    return order

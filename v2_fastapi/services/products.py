@@ -1,0 +1,83 @@
+"""Products: list, create, change, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import HTTPException
+from sqlalchemy import exists, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shop_core.models import OrderItem, Product
+from shop_core.money import parse_money
+from v2_fastapi.schemas.products import ProductCreate, ProductUpdate
+from v2_fastapi.services.common import get_or_404
+
+
+def _columns(data: ProductCreate | ProductUpdate) -> dict[str, Any]:
+    values = data.model_dump()  # fields left out of a PATCH are not in it
+    if "price" in values:
+        values["price_cents"] = parse_money(values.pop("price"))
+    return values
+
+
+def _duplicate_sku(sku: str) -> HTTPException:
+    return HTTPException(409, f"a product with sku {sku} already exists")
+
+
+async def list_products(
+    session: AsyncSession, *, q: str | None, limit: int, offset: int
+) -> tuple[Sequence[Product], int]:
+    # autoescape: a % or _ in q is matched literally.
+    where = (
+        [or_(Product.name.icontains(q, autoescape=True), Product.sku.icontains(q, autoescape=True))]
+        if q
+        else []
+    )
+    total = await session.scalar(select(func.count()).select_from(Product).where(*where))
+    rows = await session.scalars(
+        select(Product).where(*where).order_by(Product.id).limit(limit).offset(offset)
+    )
+    return rows.all(), total or 0
+
+
+async def get_product(session: AsyncSession, *, product_id: int) -> Product:
+    return await get_or_404(session, Product, product_id)
+
+
+async def create_product(session: AsyncSession, *, data: ProductCreate) -> Product:
+    product = Product(**_columns(data))
+    session.add(product)
+    try:
+        await session.commit()
+    except IntegrityError as exc:
+        raise _duplicate_sku(data.sku) from exc
+    return product
+
+
+async def update_product(
+    session: AsyncSession, *, product_id: int, data: ProductCreate | ProductUpdate
+) -> Product:
+    product = await get_or_404(session, Product, product_id)
+    for column, value in _columns(data).items():
+        setattr(product, column, value)
+    conflict = _duplicate_sku(product.sku)  # a failed flush leaves the row unreadable
+    try:
+        await session.commit()
+    except IntegrityError as exc:
+        raise conflict from exc
+    return product
+
+
+async def delete_product(session: AsyncSession, *, product_id: int) -> None:
+    product = await get_or_404(session, Product, product_id)
+    conflict = HTTPException(409, f"product {product_id} appears in an order")
+    if await session.scalar(select(exists().where(OrderItem.product_id == product_id))):
+        raise conflict
+    await session.delete(product)
+    try:
+        await session.commit()
+    except IntegrityError as exc:  # an order for it was placed since the check
+        raise conflict from exc
