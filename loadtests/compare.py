@@ -1,0 +1,275 @@
+"""Run the same load against `/legacy` and `/v2` (and the legacy app under gunicorn) in turn.
+
+    python -m loadtests.compare --users 20 --spawn-rate 10 --run-time 20s --out DIR
+
+Without `--host` it starts what each arm needs: a fresh database, a carrier stub and the
+server, pinned to a core apart from Locust's. It writes each arm's Locust reports and
+`comparison.json`, `comparison.md` and `comparison.html` into `--out`, and exits non-zero
+when an operation fails a threshold (1) or the run could not be made (2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from loadtests.html_report import write_html
+from loadtests.report import build_comparison, write_json, write_markdown
+from loadtests.results import ArmResult
+from loadtests.runs import MODES, Arm, LoadPlan, LoadRunError, parse_timespan, read_arm, run_load
+from loadtests.servers import Pinning, ServerPlan, started_arm
+from loadtests.verdicts import Thresholds
+
+ARMS = {
+    "legacy": Arm("legacy", "LegacyUser", "/legacy", "gateway", "Flask via a2wsgi in the gateway"),
+    "v2": Arm("v2", "V2User", "/v2", "gateway", "FastAPI in the gateway"),
+    "baseline": Arm("baseline", "LegacyUser", "/legacy", "gunicorn", "Flask alone under gunicorn"),
+}
+EXIT_PASS, EXIT_THRESHOLD, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+REPORTS = ("comparison.json", "comparison.md", "comparison.html")
+# uvicorn's "ERROR:", logging's "ERROR name:", gunicorn's "[ERROR]", and tracebacks.
+_ERROR_LINE = re.compile(r"\b(ERROR|CRITICAL)\b|^Traceback")
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Shows defaults where there is one worth showing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default not in (None, False, [], argparse.SUPPRESS):
+            text += " (default: %(default)s)"
+        return text
+
+
+_THRESHOLD_HELP = {
+    "max_p95_ratio": "rate mode: v2 p95 may be at most legacy p95 x this (+ the slack)",
+    "p95_slack_ms": "rate mode: milliseconds v2 p95 may exceed that by",
+    "max_failure_ratio": "v2 failures / requests allowed per operation",
+    "min_rps_ratio": "ramp mode: v2 req/s must be at least legacy req/s x this",
+    "min_requests": "operations with fewer requests in an arm: only failures judged",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtests.compare", description=__doc__, formatter_class=_HelpFormatter
+    )
+    target = parser.add_argument_group("what to load")
+    target.add_argument("--host", help="a running gateway (default: start one per arm)")
+    target.add_argument("--baseline", action="store_true", help="add the gunicorn arm")
+    target.add_argument("--baseline-host", help="a running legacy app for the baseline arm")
+    target.add_argument(
+        "--carrier-latency-ms", type=float, default=50.0, help="the carrier stub's latency"
+    )
+    target.add_argument("--server-workers", type=int, default=1, help="server processes")
+    target.add_argument(
+        "--legacy-threads", type=int, default=10, help="a2wsgi threads / gunicorn threads"
+    )
+    target.add_argument("--no-pin", action="store_true", help="do not pin cores with taskset")
+    load = parser.add_argument_group("the load (the same for every arm)")
+    load.add_argument(
+        "--mode", choices=MODES, default="rate", help="rate: fixed arrival rate; ramp: saturation"
+    )
+    load.add_argument("--users", type=int, default=20, help="(ramp: at the last step)")
+    load.add_argument("--spawn-rate", type=float, default=10.0, help="users started per second")
+    load.add_argument("--run-time", default="20s", help="measured time per arm, e.g. 20s, 2m")
+    load.add_argument(
+        "--warmup-max",
+        type=int,
+        default=120,
+        help="seconds the warm-up (until every user is set up) may take; 0: no warm-up",
+    )
+    load.add_argument("--rate", type=float, help="rate mode: req/s offered (default: 5 per user)")
+    load.add_argument("--ramp-steps", type=int, default=5, help="ramp mode: user-count steps")
+    load.add_argument("--processes", type=int, default=1, help="Locust processes per arm")
+    load.add_argument("--tags", nargs="+", default=[], help="only these flows (locustfile tags)")
+    limits = parser.add_argument_group("thresholds (a failed one makes the exit code 1)")
+    defaults = Thresholds()
+    for name, text in _THRESHOLD_HELP.items():
+        default = getattr(defaults, name)
+        limits.add_argument(
+            f"--{name.replace('_', '-')}", type=type(default), default=default, help=text
+        )
+    output = parser.add_argument_group("output")
+    output.add_argument("--out", type=Path, help="(default: loadtest-reports/<time>)")
+    output.add_argument(
+        "--report-only",
+        action="store_true",
+        help="judge and report again from the results already in --out (new thresholds)",
+    )
+    return parser
+
+
+def _servers_text(args: argparse.Namespace) -> str:
+    if args.host is not None:
+        baseline = f", baseline {args.baseline_host}" if args.baseline_host else ""
+        return f"external: {args.host}{baseline}"
+    text = (
+        "started per arm on a fresh SQLite database: gateway under uvicorn "
+        f"({args.server_workers} worker(s), {args.legacy_threads} a2wsgi threads)"
+    )
+    if "baseline" in _arm_names(args):
+        text += f", gunicorn ({args.server_workers} worker(s) x {args.legacy_threads} threads)"
+    return text + f"; carrier stub at {args.carrier_latency_ms:g} ms"
+
+
+def _settings(args: argparse.Namespace, plan: LoadPlan, pinning: Pinning) -> dict[str, Any]:
+    managed = args.host is None
+    cores = (
+        pinning.describe()
+        if managed
+        else f"Locust on core(s) {pinning.loadgen or 'any'}; the servers are not the runner's"
+    )
+    return {
+        "mode": plan.mode,
+        "users": plan.users,
+        "spawn_rate": plan.spawn_rate,
+        "run_time_s": plan.run_time_s,
+        "warmup_max_s": plan.warmup_max_s,
+        "rate": plan.rate,
+        "user_rps": round(plan.user_rps, 4),
+        "ramp_steps": plan.ramp_steps,
+        "processes": plan.processes,
+        "tags": list(plan.tags),
+        "host": args.host,
+        "baseline_host": args.baseline_host,
+        "carrier_latency_ms": args.carrier_latency_ms if managed else None,
+        "servers": _servers_text(args),
+        "pinning": cores,
+        "pinned": managed and pinning.server is not None,
+        "started_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ"),
+        "machine": f"{platform.system()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}, Locust {version('locust')}",
+    }
+
+
+def _arm_names(args: argparse.Namespace) -> list[str]:
+    names = ["legacy", "v2"]
+    if args.baseline or args.baseline_host:
+        names.append("baseline")
+    return names
+
+
+def _run_arms(args: argparse.Namespace, plan: LoadPlan, pinning: Pinning) -> dict[str, ArmResult]:
+    servers = ServerPlan(pinning, args.carrier_latency_ms, args.server_workers, args.legacy_threads)
+    results: dict[str, ArmResult] = {}
+    for name in _arm_names(args):
+        arm = ARMS[name]
+        external = args.baseline_host if name == "baseline" else args.host
+        print(
+            f"[{name}] {arm.label}: warm-up, then {plan.mode} load for {plan.run_time_s} s",
+            flush=True,
+        )
+        if external:
+            results[name] = run_load(plan, arm, external.rstrip("/"), args.out, pinning)
+            continue
+        with started_arm(arm.server, args.out / "servers" / name, servers) as running:
+            results[name] = run_load(plan, arm, running.url, args.out, pinning, running.server_pgid)
+    return results
+
+
+def _server_errors(out: Path, comparison: dict[str, Any]) -> None:
+    """Count the error lines each managed server logged: a stack can fail without a 5xx."""
+    for arm, summary in comparison["arms"].items():
+        log = out / "servers" / arm / "server.log"
+        if log.exists():
+            lines = log.read_text(errors="replace").splitlines()
+            summary["server_log"] = str(log.relative_to(out))
+            summary["server_error_lines"] = sum(1 for line in lines if _ERROR_LINE.search(line))
+
+
+def _report(
+    args: argparse.Namespace, settings: dict[str, Any], results: dict[str, ArmResult]
+) -> int:
+    limits = Thresholds(
+        max_p95_ratio=args.max_p95_ratio,
+        p95_slack_ms=args.p95_slack_ms,
+        max_failure_ratio=args.max_failure_ratio,
+        min_rps_ratio=args.min_rps_ratio,
+        min_requests=args.min_requests,
+    )
+    comparison = build_comparison(settings["mode"], settings, results, limits)
+    _server_errors(args.out, comparison)
+    write_json(comparison, args.out / "comparison.json")
+    write_markdown(comparison, args.out / "comparison.md")
+    write_html(comparison, args.out / "comparison.html")
+    print((args.out / "comparison.md").read_text())
+    print("Reports: " + ", ".join(str(args.out / name) for name in REPORTS))
+    return EXIT_PASS if comparison["verdict"] == "pass" else EXIT_THRESHOLD
+
+
+def _report_again(args: argparse.Namespace) -> int:
+    previous = json.loads((args.out / "comparison.json").read_text())
+    results = {}
+    for name, summary in previous["arms"].items():
+        results[name] = read_arm(
+            ARMS[name],
+            summary["host"],
+            args.out,
+            summary["locust_exit_code"],
+            previous["settings"]["run_time_s"],
+        )
+        results[name].cpu = summary.get("cpu")
+    return _report(args, previous["settings"], results)
+
+
+def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # Turn SIGTERM into an exception so that every server and Locust gets stopped on the way out.
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.baseline and args.host:
+        parser.error("--baseline starts gunicorn itself; with --host give --baseline-host")
+    if args.out is None:
+        args.out = Path("loadtest-reports") / time.strftime("%Y%m%d-%H%M%S")
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    # A shell starts background jobs with SIGINT ignored; Ctrl-C must still stop a run.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        if args.report_only:
+            return _report_again(args)
+        plan = LoadPlan(
+            mode=args.mode,
+            users=args.users,
+            spawn_rate=args.spawn_rate,
+            run_time_s=parse_timespan(args.run_time),
+            rate=args.rate if args.rate is not None else 5.0 * args.users,
+            ramp_steps=args.ramp_steps,
+            processes=args.processes,
+            tags=tuple(args.tags),
+            warmup_max_s=args.warmup_max,
+        )
+        pinning = Pinning.choose(not args.no_pin)
+        args.out.mkdir(parents=True, exist_ok=True)
+        settings = _settings(args, plan, pinning)
+        return _report(args, settings, _run_arms(args, plan, pinning))
+    except KeyboardInterrupt:
+        print("interrupted: every server and Locust process was stopped", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (LoadRunError, RuntimeError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception:
+        # A crash must not look like a failed threshold (exit code 1) to a CI gate.
+        traceback.print_exc()
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""`comparison.html`: one self-contained page (inline CSS and SVG, nothing fetched)."""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from loadtests.charts import ARM_COLOURS, PERCENTILE_DASHES, Series, bar_chart, line_chart
+from loadtests.report import (
+    cpu_text,
+    load_notes,
+    ms_text,
+    settings_lines,
+    steps_note,
+    warmup_text,
+)
+
+NEUTRAL_BAND = 0.05
+_STYLE = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 24px auto; max-width: 1320px;
+       color: #222; padding: 0 16px; }
+h1 { font-size: 22px; margin: 0 0 8px; } h2 { font-size: 17px; margin: 28px 0 8px; }
+.badge { display: inline-block; padding: 2px 10px; border-radius: 4px; color: #fff; }
+.pass { background: #2a7d2e; } .fail { background: #c62828; } .not-judged { background: #777; }
+.note { border-left: 4px solid #e0a800; background: #fff8e1; padding: 8px 12px; }
+.ok { border-left: 4px solid #2a7d2e; background: #eef7ee; padding: 8px 12px; }
+ul.settings { margin: 0; padding-left: 18px; color: #444; }
+table { border-collapse: collapse; margin: 6px 0; }
+th, td { border: 1px solid #ddd; padding: 3px 7px; text-align: right; white-space: nowrap; }
+th { background: #f4f4f4; } td.name { text-align: left; font-family: monospace; }
+td.better { background: #e3f3e3; } td.worse { background: #fbe3e3; }
+td.reasons { text-align: left; white-space: normal; width: 300px; font-size: 12px; }
+td.arm { text-align: left; font-weight: 600; }
+td.wrap { text-align: left; white-space: normal; max-width: 280px; font-size: 12px; }
+table.ops tr.first td { border-top: 2px solid #bbb; }
+.charts { display: flex; flex-wrap: wrap; gap: 12px; }
+.charts svg { border: 1px solid #eee; }
+.foot { color: #555; font-size: 13px; }
+"""
+
+
+def _num(value: Any, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}" if isinstance(value, float) else f"{value:,}"
+
+
+def _ratio_cell(value: float | None, lower_is_better: bool, attrs: str = "") -> str:
+    if value is None:
+        return f"<td{attrs}>-</td>"
+    better = value < 1 if lower_is_better else value > 1
+    # Within 5 % is a draw: not worth a colour.
+    css = (
+        "" if abs(value - 1) < NEUTRAL_BAND else (' class="better"' if better else ' class="worse"')
+    )
+    return f"<td{css}{attrs}>{value:.2f}x</td>"
+
+
+def _totals(comparison: dict[str, Any]) -> str:
+    rows = []
+    for arm, t in comparison["totals"].items():
+        summary = comparison["arms"][arm]
+        if comparison["mode"] == "rate":
+            load = f"{_num(summary['achieved_rps'], 1)} of {_num(summary['offered_rps'])}"
+        else:
+            load = f"{_num(summary['peak_rps'], 1)} at {summary['peak_users']} users"
+        cells = [_num(t["requests"]), _num(t["failures"]), _num(t["rps"], 1)]
+        cells += [_num(t[k]) for k in ("p50", "p95", "p99")] + [load]
+        cells.append(ms_text(summary["cpu_ms_per_request"]))
+        wrapped = [warmup_text(summary["warmup"]), cpu_text(summary["cpu"])]
+        rows.append(
+            f'<tr><td class="name">{arm}</td><td>'
+            + "</td><td>".join(cells)
+            + "</td>"
+            + "".join(f'<td class="wrap">{escape(text)}</td>' for text in wrapped)
+            + "</tr>"
+        )
+    load_head = "achieved of offered req/s" if comparison["mode"] == "rate" else "peak req/s"
+    head = ["arm", "requests", "failures", "req/s", "p50 ms", "p95 ms", "p99 ms", load_head]
+    head += ["server CPU / request", "warm-up", "CPU during the arm"]
+    return "<table><tr><th>" + "</th><th>".join(head) + "</th></tr>" + "".join(rows) + "</table>"
+
+
+def _operations(comparison: dict[str, Any]) -> str:
+    """One block of rows per operation, one row per arm, the v2/legacy ratios beside it."""
+    arms = list(comparison["totals"])
+    metrics = [("requests", 0), ("failures", 0), ("rps", 1), ("p50", 0), ("p95", 0), ("p99", 0)]
+    head = (
+        "<tr><th>operation</th><th>arm</th><th>requests</th><th>failures</th><th>req/s</th>"
+        "<th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>v2/legacy p50</th>"
+        "<th>v2/legacy p95</th><th>v2/legacy req/s</th><th>verdict</th></tr>"
+    )
+    rows = []
+    span = f' rowspan="{len(arms)}"'
+    for row in comparison["operations"]:
+        r = row["ratios"]["v2/legacy"] or {}
+        verdict = row["verdict"]
+        shared = [
+            _ratio_cell(r.get("p50"), True, span),
+            _ratio_cell(r.get("p95"), True, span),
+            _ratio_cell(r.get("rps"), False, span),
+            f'<td class="reasons"{span}><span class="badge {verdict.replace(" ", "-")}">'
+            f"{verdict}</span> {escape('; '.join(row['reasons']))}</td>",
+        ]
+        for index, arm in enumerate(arms):
+            stats = row.get(arm)
+            cells = [f'<td class="name"{span}>{escape(row["name"])}</td>'] if index == 0 else []
+            cells.append(f'<td class="arm" style="color:{ARM_COLOURS.get(arm, "#333")}">{arm}</td>')
+            cells += [f"<td>{_num(stats[m] if stats else None, d)}</td>" for m, d in metrics]
+            cells += shared if index == 0 else []
+            css = ' class="first"' if index == 0 else ""
+            rows.append(f"<tr{css}>" + "".join(cells) + "</tr>")
+    return f'<table class="ops">{head}{"".join(rows)}</table>'
+
+
+def _warmup_end(history: list[list[Any]]) -> float | None:
+    """When the measured window began: the first sample after the statistics reset."""
+    return next((h[0] for h in history if h[1] > 0), None)
+
+
+def _charts(comparison: dict[str, Any]) -> str:
+    history = comparison["history"]
+    arms = list(comparison["totals"])
+    colour = {arm: ARM_COLOURS.get(arm, "#333") for arm in arms}
+    # Arms warm up for different lengths; shade up to the longest so no chart hides one.
+    ends = [end for arm in arms if (end := _warmup_end(history[arm])) is not None]
+    shade = max(ends, default=None)
+
+    # Scale latency to the measured window: the login storm would flatten everything else
+    # (warm-up values above the scale are drawn at its top).
+    last = {arm: max((h[1] for h in history[arm]), default=0) for arm in arms}
+    measured = [h for arm in arms for h in history[arm] if h[1] == last[arm]]
+    y_top = max((h[6] or 0 for h in measured), default=1.0)
+    p95_top = max((h[5] or 0 for h in measured), default=1.0)
+
+    def over_time(column: int, arm: str) -> list[tuple[float, float | None]]:
+        return [(h[0], h[column]) for h in history[arm]]
+
+    def chart(series: list[Series], title: str, y_label: str, **kw: Any) -> str:
+        return line_chart(series, title=title, y_label=y_label, shade_until=shade, **kw)
+
+    throughput = chart(
+        [Series(arm, colour[arm], over_time(3, arm)) for arm in arms],
+        "Throughput over time (all operations)",
+        "requests / s",
+    )
+    users = chart([Series(arm, colour[arm], over_time(2, arm)) for arm in arms], "Users", "users")
+    p95 = chart(
+        [Series(arm, colour[arm], over_time(5, arm)) for arm in arms],
+        "p95 latency over time (rolling 10 s)",
+        "ms",
+        y_top=p95_top,
+    )
+    per_arm = [
+        chart(
+            [
+                Series(
+                    f"{arm} {name}", colour[arm], over_time(column, arm), PERCENTILE_DASHES[name]
+                )
+                for name, column in (("p50", 4), ("p95", 5), ("p99", 6))
+            ],
+            f"{arm}: latency percentiles over time",
+            "ms",
+            y_top=y_top,
+        )
+        for arm in arms
+    ]
+    # Set-up rows (logins: seconds of argon2 each) would dwarf every other bar.
+    least = comparison["settings"]["thresholds"]["min_requests"]
+    operations = [
+        row
+        for row in comparison["operations"]
+        if all(row[arm] and row[arm]["requests"] >= least for arm in arms)
+    ]
+    bars = bar_chart(
+        [row["name"] for row in operations],
+        [(arm, colour[arm], [(row[arm] or {}).get("p95") for row in operations]) for arm in arms],
+        title=f"p95 per operation (those with {least}+ requests per arm)",
+        unit="ms",
+    )
+    return (
+        f'<div class="charts">{throughput}{p95}</div><div class="charts">{"".join(per_arm)}</div>'
+        f'<div class="charts">{bars}{users}</div>'
+    )
+
+
+def _steps(comparison: dict[str, Any]) -> str:
+    parts = []
+    for arm, summary in comparison["arms"].items():
+        steps = ", ".join(
+            f"{s['users']} users: <b>{s['rps']:g}</b> req/s (p95 {_num(s['p95'])} ms)"
+            for s in summary["steps"]
+        )
+        parts.append(f"<li><b>{arm}</b>: {steps}</li>")
+    note = steps_note(comparison)
+    caveat = f'<p class="note">{escape(note)}</p>' if note else ""
+    return "<h2>Ramp steps</h2><ul>" + "".join(parts) + "</ul>" + caveat
+
+
+def _failures(comparison: dict[str, Any]) -> str:
+    items = [
+        f"<li>{arm}: {e['occurrences']:,}x {escape(e['method'])} {escape(e['name'])}: "
+        f"<code>{escape(e['error'])}</code></li>"
+        for arm, summary in comparison["arms"].items()
+        for e in summary["errors"]
+    ]
+    return "<h2>Failures</h2><ul>" + "".join(items) + "</ul>" if items else ""
+
+
+def write_html(comparison: dict[str, Any], path: Path) -> None:
+    verdict = comparison["verdict"]
+    notes = load_notes(comparison)
+    check = (
+        '<div class="note">' + "<br>".join(escape(n).replace("**", "") for n in notes) + "</div>"
+        if notes
+        else '<div class="ok">Every arm got the planned load; no load generator warnings.</div>'
+    )
+    links = " · ".join(
+        f'{arm}: <a href="{s["files"]["html"]}">Locust report</a>, '
+        f'<a href="{s["files"]["stats_csv"]}">stats CSV</a>, '
+        f'<a href="{s["files"]["history_csv"]}">history CSV</a>'
+        for arm, s in comparison["arms"].items()
+    )
+    settings = "".join(f"<li>{escape(line)}</li>" for line in settings_lines(comparison))
+    body = [
+        f'<h1>Legacy vs v2 under load <span class="badge {verdict}">{verdict.upper()}</span></h1>',
+        f'<ul class="settings">{settings}</ul>',
+        "<h2>Load check</h2>",
+        check,
+        "<h2>Totals</h2>",
+        _totals(comparison),
+        "<h2>Per operation</h2>",
+        _operations(comparison),
+        "<h2>Over time</h2>",
+        _charts(comparison),
+        _steps(comparison) if comparison["mode"] == "ramp" else "",
+        _failures(comparison),
+        f"<h2>Raw data</h2><p>{links}</p>",
+        '<p class="foot">Ratios are v2 divided by legacy: below 1x is faster for latency, above '
+        "1x is more throughput. Green is better for v2, red worse. Locust rounds times under "
+        "100 ms to whole milliseconds, so small times differ in steps of 1 ms. Numbers from "
+        "one run on a shared machine are noisy: compare arms within a run, not across runs.</p>",
+    ]
+    page = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>Load comparison: {verdict}</title><style>{_STYLE}</style></head><body>"
+        + "\n".join(body)
+        + "</body></html>\n"
+    )
+    path.write_text(page)

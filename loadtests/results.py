@@ -1,0 +1,246 @@
+"""Reading one arm's Locust output: final statistics, the history over time, its log.
+
+The final numbers come from Locust's `--json-file`, written after the last request: its
+CSV is rewritten once a second and can miss the final second. Percentiles are computed
+from Locust's own response-time histogram, the way Locust computes them. The history
+(`--csv-full-history`) gives throughput and rolling percentiles over time for the charts.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+# What Locust logs when its own CPU limits the load it can generate (master or workers).
+LOADGEN_CPU_MARKERS = (
+    "CPU usage above",
+    "CPU usage was too high",
+    "exceeded cpu threshold",
+    "CPU usage threshold was exceeded",
+)
+AGGREGATED = "Aggregated"
+# Rows only the users' set-up sends; they keep their warm-up numbers (see warmup.py).
+SETUP_OPERATIONS = frozenset({"POST /auth/token", "GET /customers"})
+# What the warm-up (loadtests/warmup.py) logs; the runner reads it back from the log.
+WARMUP_OVER = "warm-up over at {:.3f}, after {:.1f} s: {} requests and {} failures not counted"
+WARMUP_CUT_SHORT = "warm-up cut short: {} of {} users ready"
+_WARMUP_OVER = re.compile(
+    r"warm-up over at ([\d.]+), after ([\d.]+) s: (\d+) requests and (\d+) failures"
+)
+WORKER_WARMUP_OVER = "warm-up over on a worker: {} requests and {} failures not counted"
+_WORKER_WARMUP_OVER = re.compile(r"warm-up over on a worker: (\d+) requests and (\d+) failures")
+_WARMUP_CUT_SHORT = re.compile(r"warm-up cut short: (\d+) of (\d+) users ready")
+
+
+@dataclass(frozen=True)
+class OpStats:
+    """One operation's numbers in one arm (times in milliseconds)."""
+
+    requests: int
+    failures: int
+    rps: float
+    avg: float
+    p50: float
+    p95: float
+    p99: float
+    max: float
+
+    @property
+    def failure_ratio(self) -> float:
+        return self.failures / self.requests if self.requests else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        values: dict[str, Any] = asdict(self)
+        values["failure_ratio"] = round(self.failure_ratio, 6)
+        return values
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One second of the arm's history, all operations together.
+
+    `epoch` counts statistics resets: the end of the warm-up starts epoch 1.
+    """
+
+    t: float
+    epoch: int
+    users: int
+    rps: float | None
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    total_requests: int
+
+
+@dataclass
+class ArmResult:
+    arm: str
+    prefix: str
+    host: str
+    operations: dict[str, OpStats]
+    total: OpStats
+    history: list[Sample]
+    duration_s: float
+    loadgen_warnings: list[str]
+    warmup: dict[str, Any] | None
+    errors: list[dict[str, Any]]
+    locust_exit_code: int
+    files: dict[str, str] = field(default_factory=dict)
+    cpu: dict[str, Any] | None = None
+
+
+def percentile(histogram: Counter[int], count: int, fraction: float) -> float:
+    """Locust's percentile over its histogram of rounded response times."""
+    if count == 0:
+        return 0.0
+    wanted = int(count * fraction)
+    seen = 0
+    for response_time in sorted(histogram, reverse=True):
+        seen += histogram[response_time]
+        if count - seen <= wanted:
+            return float(response_time)
+    return 0.0
+
+
+def _stats(entries: list[dict[str, Any]], duration_s: float) -> OpStats:
+    histogram: Counter[int] = Counter()
+    for entry in entries:
+        histogram.update({int(k): int(v) for k, v in entry["response_times"].items()})
+    requests = sum(int(e["num_requests"]) for e in entries)
+    timed = sum(histogram.values())
+    total_time = sum(float(e["total_response_time"]) for e in entries)
+    return OpStats(
+        requests=requests,
+        failures=sum(int(e["num_failures"]) for e in entries),
+        rps=round(requests / duration_s, 2) if duration_s > 0 else 0.0,
+        avg=round(total_time / timed, 2) if timed else 0.0,
+        p50=percentile(histogram, timed, 0.50),
+        p95=percentile(histogram, timed, 0.95),
+        p99=percentile(histogram, timed, 0.99),
+        max=round(max((float(e["max_response_time"]) for e in entries), default=0.0), 2),
+    )
+
+
+def operation_key(method: str, name: str, prefix: str) -> str:
+    """`GET /products/{id}` for `/v2/products/{id}`: the same key in every arm."""
+    return f"{method} {name.removeprefix(prefix)}"
+
+
+def read_final_stats(
+    path: Path, prefix: str, window_s: float | None = None
+) -> tuple[dict[str, OpStats], OpStats, float]:
+    """Per-operation statistics, all operations together, and the seconds they cover.
+
+    Rates are over `window_s`, the planned measured window, when given: every arm then
+    divides by the same time, and an operation every arm ran equally often (a set-up
+    request per user) gets equal rates rather than ones that differ in the last digit.
+    """
+    entries: list[dict[str, Any]] = json.loads(path.read_text())
+    if not entries:
+        raise ValueError(f"{path}: Locust recorded no requests")
+    start = min(float(e["start_time"]) for e in entries)
+    end = max(float(e["last_request_timestamp"] or e["start_time"]) for e in entries)
+    duration = window_s if window_s else end - start
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for entry in entries:
+        key = operation_key(entry["method"], entry["name"], prefix)
+        grouped.setdefault(key, []).append(entry)
+    operations = {key: _stats(group, duration) for key, group in sorted(grouped.items())}
+    return operations, _stats(entries, duration), duration
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None  # Locust writes "N/A" before the first response
+
+
+def read_history(path: Path, reset_at: float | None = None) -> list[Sample]:
+    """One sample per history row; throughput from the change in the request count.
+
+    (Locust's own Requests/s column is a 10 s moving average, too smooth to show a ramp.)
+    Rows stamped after `reset_at` (the end of the warm-up, Unix time) are epoch 1. Stamps
+    are whole seconds, so the row of the reset's own second may be either: no rate is
+    computed across it.
+    """
+    with path.open(newline="") as file:
+        rows = [row for row in csv.DictReader(file) if row["Name"] == AGGREGATED]
+    samples: list[Sample] = []
+    start = int(rows[0]["Timestamp"]) if rows else 0
+    first_measured = math.ceil(reset_at) if reset_at is not None else None
+    previous: Sample | None = None
+    for row in rows:
+        stamp, total = int(row["Timestamp"]), int(row["Total Request Count"])
+        if previous is not None and stamp - start <= previous.t:
+            continue
+        epoch = 1 if first_measured is not None and stamp >= first_measured else 0
+        rps: float | None = None
+        if previous is not None and previous.epoch == epoch and total >= previous.total_requests:
+            rps = round((total - previous.total_requests) / (stamp - start - previous.t), 2)
+        # Right after a reset Locust's rolling window is empty and reads 0: no data, not 0 ms.
+        p50, p95, p99 = (_number(row[column]) for column in ("50%", "95%", "99%"))
+        if not p99:
+            p50 = p95 = p99 = None
+        previous = Sample(
+            t=float(stamp - start),
+            epoch=epoch,
+            users=int(row["User Count"]),
+            rps=rps,
+            p50=p50,
+            p95=p95,
+            p99=p99,
+            total_requests=total,
+        )
+        samples.append(previous)
+    return samples
+
+
+def read_warmup(log: Path) -> dict[str, Any] | None:
+    """How long the warm-up lasted and what it left out, from the Locust log."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    over = _WARMUP_OVER.search(text)
+    if over is None:
+        return None
+    cut = _WARMUP_CUT_SHORT.search(text)
+    # With several Locust processes each worker drops what it had not reported yet.
+    workers = [(int(r), int(f)) for r, f in _WORKER_WARMUP_OVER.findall(text)]
+    return {
+        "ended_at": float(over.group(1)),
+        "seconds": float(over.group(2)),
+        "requests": int(over.group(3)) + sum(r for r, _ in workers),
+        "failures": int(over.group(4)) + sum(f for _, f in workers),
+        "cut_short": f"only {cut.group(1)} of {cut.group(2)} users were ready" if cut else None,
+    }
+
+
+def loadgen_warnings(log: Path) -> list[str]:
+    """The lines where Locust says its own CPU was the limit."""
+    if not log.exists():
+        return []
+    lines = log.read_text(errors="replace").splitlines()
+    return [line.strip() for line in lines if any(m in line for m in LOADGEN_CPU_MARKERS)]
+
+
+def read_errors(path: Path, limit: int = 10) -> list[dict[str, Any]]:
+    """The most frequent failures (Locust's failures CSV, as of its last write)."""
+    if not path.exists():
+        return []
+    with path.open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    rows.sort(key=lambda row: -int(row["Occurrences"]))
+    return [
+        {
+            "method": row["Method"],
+            "name": row["Name"],
+            "error": row["Error"],
+            "occurrences": int(row["Occurrences"]),
+        }
+        for row in rows[:limit]
+    ]

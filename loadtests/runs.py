@@ -1,0 +1,195 @@
+"""Running Locust headless, in a process of its own, for one arm, and reading what it wrote."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from loadtests import cpu
+from loadtests.results import (
+    ArmResult,
+    loadgen_warnings,
+    read_errors,
+    read_final_stats,
+    read_history,
+    read_warmup,
+)
+from loadtests.servers import Pinning, Process, free_port
+
+HERE = Path(__file__).resolve().parent
+LOCUSTFILE = HERE / "locustfile.py"
+RAMP_SHAPE = HERE / "ramp_shape.py"
+MODES = ("rate", "ramp")
+WARMUP_BACKSTOP_S = 30
+# Beyond the run time: spawning workers, the last requests, writing the reports.
+LOCUST_GRACE_S = 120.0
+_TIMESPAN = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+
+def parse_timespan(text: str) -> int:
+    """Seconds in `90`, `90s`, `1m30s` or `1h` (Locust's --run-time syntax)."""
+    text = text.strip().lower()
+    if text.isdigit():
+        return int(text)
+    match = _TIMESPAN.fullmatch(text)
+    if not text or match is None:
+        raise ValueError(f"not a time span: {text!r} (use e.g. 30s, 2m, 1m30s)")
+    hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """The load every arm gets: the same users, spawn rate, duration and pacing."""
+
+    mode: str
+    users: int
+    spawn_rate: float
+    run_time_s: int
+    rate: float
+    ramp_steps: int
+    processes: int
+    tags: tuple[str, ...]
+    warmup_max_s: int
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}")
+        if self.users < 1 or self.spawn_rate <= 0 or self.run_time_s < 1:
+            raise ValueError("--users, --spawn-rate and --run-time must be positive")
+        if self.mode == "rate" and self.rate <= 0:
+            raise ValueError("--rate must be positive")
+        if self.ramp_steps < 1 or self.processes < 1 or self.warmup_max_s < 0:
+            raise ValueError("--ramp-steps and --processes must be positive")
+
+    @property
+    def locust_run_time_s(self) -> int:
+        """Locust's own --run-time: only a backstop when the warm-up ends the run."""
+        if self.warmup_max_s <= 0:
+            return self.run_time_s
+        return self.warmup_max_s + self.run_time_s + WARMUP_BACKSTOP_S
+
+    @property
+    def user_rps(self) -> float:
+        """Each user's pace in the fixed-rate mode; 0 (back to back) in the ramp."""
+        return self.rate / self.users if self.mode == "rate" else 0.0
+
+    def locustfiles(self) -> str:
+        files = [LOCUSTFILE] + ([RAMP_SHAPE] if self.mode == "ramp" else [])
+        return ",".join(str(path) for path in files)
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One side of the comparison: which users run, against which server."""
+
+    name: str
+    user_class: str
+    prefix: str
+    server: str  # "gateway" or "gunicorn": what a managed run starts for it
+    label: str
+
+
+def locust_command(plan: LoadPlan, arm: Arm, host: str, out: Path, pinning: Pinning) -> list[str]:
+    command = [*pinning.prefix(pinning.loadgen), sys.executable, "-m", "locust"]
+    command += ["-f", plan.locustfiles(), "--headless", "--host", host]
+    command += ["--users", str(plan.users), "--spawn-rate", str(plan.spawn_rate)]
+    command += ["--run-time", f"{plan.locust_run_time_s}s", "--user-rps", str(plan.user_rps)]
+    if plan.warmup_max_s > 0:
+        command += ["--measure-s", str(plan.run_time_s), "--warmup-max-s", str(plan.warmup_max_s)]
+    command += ["--csv", str(out / arm.name), "--csv-full-history"]
+    command += ["--html", str(out / f"{arm.name}.html"), "--json-file", str(out / arm.name)]
+    if plan.mode == "ramp":
+        command += ["--ramp-steps", str(plan.ramp_steps)]
+    if plan.processes > 1:
+        # A port of its own, so that another Locust on the machine cannot collide with it.
+        port = str(free_port())
+        command += ["--processes", str(plan.processes)]
+        command += ["--master-port", port, "--master-bind-port", port]
+    if plan.tags:
+        command += ["--tags", *plan.tags]
+    # A flag after --tags ends its list, so the class name is not read as one more tag.
+    command += ["--only-summary", arm.user_class]
+    return command
+
+
+class LoadRunError(RuntimeError):
+    pass
+
+
+def run_load(
+    plan: LoadPlan,
+    arm: Arm,
+    host: str,
+    out: Path,
+    pinning: Pinning,
+    server_pgid: int | None = None,
+) -> ArmResult:
+    """Run Locust against `host` for the plan's duration and read its results."""
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / f"{arm.name}.locust.log"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    before, locust_before = cpu.sample(server_pgid), cpu.children_cpu_s()
+    started = time.monotonic()
+    locust = Process(locust_command(plan, arm, host, out, pinning), log=log, env=env)
+    try:
+        exit_code = locust.wait(plan.locust_run_time_s + LOCUST_GRACE_S)
+    except subprocess.TimeoutExpired:
+        raise LoadRunError(f"Locust did not finish for {arm.name}:\n{locust.tail()}") from None
+    finally:
+        locust.stop()
+    result = read_arm(arm, host, out, exit_code, plan.run_time_s)
+    result.cpu = cpu.usage(before, cpu.sample(server_pgid), pinning.server, pinning.loadgen)
+    if result.cpu is not None:
+        # Locust is the only child that ended meanwhile: the children's time grew by its own.
+        used = cpu.children_cpu_s() - locust_before
+        per_process = used / max(time.monotonic() - started, 1e-9) / plan.processes
+        result.cpu |= {"locust_cpu_s": round(used, 2), "locust_core_share": round(per_process, 3)}
+    return result
+
+
+def read_arm(
+    arm: Arm, host: str, out: Path, exit_code: int, window_s: float | None = None
+) -> ArmResult:
+    """An arm's results from the files its Locust run left in `out`."""
+    log = out / f"{arm.name}.locust.log"
+    final = out / f"{arm.name}.json"
+    history = out / f"{arm.name}_stats_history.csv"
+    if not final.exists() or not history.exists():
+        raise LoadRunError(f"Locust wrote no results for {arm.name}:\n{_tail(log)}")
+    try:
+        operations, total, duration = read_final_stats(final, arm.prefix, window_s)
+    except ValueError as exc:
+        raise LoadRunError(f"{exc}\n{_tail(log)}") from None
+    warmup = read_warmup(log)
+    return ArmResult(
+        arm=arm.name,
+        prefix=arm.prefix,
+        host=host,
+        operations=operations,
+        total=total,
+        history=read_history(history, warmup["ended_at"] if warmup else None),
+        duration_s=duration,
+        loadgen_warnings=loadgen_warnings(log),
+        warmup=warmup,
+        errors=read_errors(out / f"{arm.name}_failures.csv"),
+        locust_exit_code=exit_code,
+        files={
+            "html": f"{arm.name}.html",
+            "stats_csv": f"{arm.name}_stats.csv",
+            "history_csv": f"{arm.name}_stats_history.csv",
+            "failures_csv": f"{arm.name}_failures.csv",
+            "json": final.name,
+            "log": log.name,
+        },
+    )
+
+
+def _tail(log: Path, lines: int = 20) -> str:
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return "\n".join(text.splitlines()[-lines:])

@@ -1,0 +1,230 @@
+"""Starting what an arm needs: a fresh database, the carrier stub, the server under test.
+
+Every process starts in a session of its own, so that stopping it takes its whole group
+(gunicorn's and uvicorn's workers, Locust's forked workers) and Ctrl-C in the terminal
+reaches only the runner, which then stops everything in order.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from sqlalchemy import update
+
+from shop_core.database import create_sync_engine
+from shop_core.migrate import upgrade
+from shop_core.models import Product
+from shop_core.seed import seed_demo_data
+
+DEMO_PASSWORD = "demo"  # noqa: S105 - the seeded demo users' password, public by design
+# Enough that placing orders never runs a product out during a run.
+LOAD_TEST_STOCK = 1_000_000
+READY_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 15.0
+
+
+@dataclass(frozen=True)
+class Pinning:
+    """Which cores the server and the load generator run on (`taskset`), if any."""
+
+    server: str | None
+    loadgen: str | None
+
+    @classmethod
+    def choose(cls, enabled: bool) -> Pinning:
+        cores = sorted(os.sched_getaffinity(0))
+        if not enabled or len(cores) < 2 or shutil.which("taskset") is None:
+            return cls(None, None)
+        # A taskset list ("1" or "1,2,3"): the cores this process may use need not be contiguous.
+        return cls(str(cores[0]), ",".join(str(core) for core in cores[1:]))
+
+    def prefix(self, cores: str | None) -> list[str]:
+        return ["taskset", "-c", cores] if cores else []
+
+    def describe(self) -> str:
+        if self.server is None:
+            return "not pinned"
+        return f"server on core {self.server}, load generator on core(s) {self.loadgen}"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Process:
+    """A child process in its own session, with its output in a log file."""
+
+    def __init__(self, command: Sequence[str], *, log: Path, env: Mapping[str, str]) -> None:
+        self.command = list(command)
+        self.log = log
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self._log_file: IO[bytes] = log.open("wb")
+        try:
+            self.popen = subprocess.Popen(
+                self.command,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log_file,
+                stderr=subprocess.STDOUT,
+                env=dict(env),
+                start_new_session=True,
+            )
+        except OSError:
+            self._log_file.close()
+            raise
+
+    def wait(self, timeout_s: float | None = None) -> int:
+        return self.popen.wait(timeout_s)
+
+    def stop(self) -> None:
+        """SIGTERM to the whole group, then SIGKILL whatever is left after a grace period."""
+        try:
+            if self.popen.poll() is None:
+                self._signal(signal.SIGTERM)
+                self.popen.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            pass
+        finally:
+            # Always, even when a second Ctrl-C cut the wait short: no orphans, and workers
+            # of a leader that has already exited go too.
+            self._signal(signal.SIGKILL)
+            with suppress(subprocess.TimeoutExpired):
+                self.popen.wait(STOP_TIMEOUT_S)
+            self._log_file.close()
+
+    def _signal(self, signum: int) -> None:
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signum)
+
+    def tail(self, lines: int = 20) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def wait_ready(url: str, process: Process, timeout_s: float = READY_TIMEOUT_S) -> None:
+    """Poll `url` until it answers 200, the process dies, or the deadline passes."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if process.popen.poll() is not None:
+            raise RuntimeError(f"{process.command[0]} exited early:\n{process.tail()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 - our own URL
+                if answer.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} not ready after {timeout_s:.0f} s:\n{process.tail()}")
+        time.sleep(0.1)
+
+
+def prepare_database(url: str) -> None:
+    """Migrate and seed a fresh database, with stock that no run can use up."""
+    upgrade(url)
+    engine = create_sync_engine(url, pool_size=1)
+    try:
+        seed_demo_data(engine, password=DEMO_PASSWORD)
+        with engine.begin() as conn:
+            conn.execute(update(Product).values(stock=LOAD_TEST_STOCK))
+    finally:
+        engine.dispose()
+
+
+@dataclass(frozen=True)
+class ServerPlan:
+    """How to start the servers of a managed run."""
+
+    pinning: Pinning
+    carrier_latency_ms: float
+    workers: int
+    legacy_threads: int
+
+
+def _environment(database_url: str, carrier_url: str, plan: ServerPlan) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        # Throwaway servers on throwaway data: the development secret is fine, and a
+        # GATEWAY_ENV or GATEWAY_DEBUG from the caller's shell must not change the arms.
+        GATEWAY_ENV="development",
+        GATEWAY_DEBUG="false",
+        GATEWAY_DATABASE_URL=database_url,
+        GATEWAY_CARRIER_URL=carrier_url,
+        GATEWAY_LEGACY_WORKERS=str(plan.legacy_threads),
+        GATEWAY_DEMO_PASSWORD=DEMO_PASSWORD,
+        # Access logs would cost the server CPU that the measurement should get.
+        GATEWAY_LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+@dataclass(frozen=True)
+class RunningArm:
+    url: str
+    server_pgid: int
+
+
+@contextmanager
+def started_arm(kind: str, workdir: Path, plan: ServerPlan) -> Iterator[RunningArm]:
+    """A fresh database, a carrier stub and the server for `kind`, running.
+
+    Logs go to `workdir`; the database lives in a temporary directory, gone afterwards.
+
+    `kind` is "gateway" (uvicorn serving both stacks) or "gunicorn" (the legacy app alone).
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        database_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="loadtest-")))
+        database_url = f"sqlite:///{database_dir / 'shop.db'}"
+        prepare_database(database_url)
+        # The carrier stands in for a service elsewhere: it runs beside the load generator,
+        # not on the server's core.
+        carrier_port = free_port()
+        stub = ["carrier-stub", "--port", str(carrier_port)]
+        stub += ["--latency-ms", str(plan.carrier_latency_ms)]
+        carrier = Process(
+            [*plan.pinning.prefix(plan.pinning.loadgen), sys.executable, "-m", "gateway", *stub],
+            log=workdir / "carrier.log",
+            env=os.environ,
+        )
+        stack.callback(carrier.stop)
+        carrier_url = f"http://127.0.0.1:{carrier_port}"
+        wait_ready(f"{carrier_url}/health", carrier)
+
+        port = free_port()
+        env = _environment(database_url, carrier_url, plan)
+        if kind == "gateway":
+            command = [sys.executable, "-m", "gateway", "serve", "--host", "127.0.0.1"]
+            command += ["--port", str(port), "--workers", str(plan.workers)]
+            command += ["--no-migrate", "--no-seed"]
+            health = "/health"
+        else:
+            env["SCRIPT_NAME"] = "/legacy"
+            command = [sys.executable, "-m", "gunicorn", "--workers", str(plan.workers)]
+            command += ["--threads", str(plan.legacy_threads), "--bind", f"127.0.0.1:{port}"]
+            command += ["gateway.legacy_wsgi:app"]
+            health = "/legacy/health"
+        server = Process(
+            plan.pinning.prefix(plan.pinning.server) + command,
+            log=workdir / "server.log",
+            env=env,
+        )
+        stack.callback(server.stop)
+        base_url = f"http://127.0.0.1:{port}"
+        wait_ready(base_url + health, server)
+        yield RunningArm(base_url, server.popen.pid)

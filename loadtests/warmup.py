@@ -1,0 +1,151 @@
+"""A warm-up that ends when every user has finished its set-up, then a measured window.
+
+Until every user is spawned and has done its set-up (the stack's login, the product and
+customer lists), the offered load is not the planned one and the server is busy with
+argon2 and first connections: a comparison that counted that would compare start-ups.
+With `--measure-s S` the statistics are reset once every user has finished `on_start`
+(or after `--warmup-max-s`), then the run lasts S seconds more and stops. The set-up rows
+keep their numbers, and what the warm-up dropped (failures too) is logged so that the
+report can show it.
+
+Across processes (`--processes`, `--master`/`--worker`) workers tell the master when a
+user is ready and the master tells the workers when the warm-up is over.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import gevent
+from locust import events
+from locust.runners import MasterRunner, WorkerRunner
+
+from loadtests.results import WARMUP_CUT_SHORT, WARMUP_OVER, WORKER_WARMUP_OVER
+
+log = logging.getLogger("loadtests.warmup")
+READY, OVER = "shop_user_ready", "shop_warmup_over"
+
+KeepRow = Callable[[str, str], bool]
+
+
+class Warmup:
+    """The state of the warm-up in this process (Locust runs one test per process)."""
+
+    def __init__(self) -> None:
+        self.keep: KeepRow = lambda method, name: False
+        self.ready = 0
+        self.started_at: float | None = None
+        self.ended_at: float | None = None
+
+
+state = Warmup()
+
+
+def _options(environment: Any) -> tuple[float, float]:
+    options = environment.parsed_options
+    measure = float(getattr(options, "measure_s", 0.0) or 0.0)
+    return measure, float(getattr(options, "warmup_max_s", 120.0) or 120.0)
+
+
+def _reset(environment: Any) -> tuple[int, int]:
+    """Zero every row but the set-up rows; returns the requests and failures dropped."""
+    stats = environment.runner.stats
+    dropped = failures = 0
+    now = time.time()
+    for (name, method), entry in stats.entries.items():
+        if state.keep(method, name):
+            entry.start_time = now  # so that every row's rate covers the measured window
+            continue
+        dropped += entry.num_requests
+        failures += entry.num_failures
+        entry.reset()
+    stats.total.reset()
+    return dropped, failures
+
+
+def _end(environment: Any, *, cut_short: bool = False) -> None:
+    if state.ended_at is not None or state.started_at is None:
+        return
+    runner = environment.runner
+    if cut_short:
+        log.warning(WARMUP_CUT_SHORT.format(state.ready, runner.target_user_count))
+    state.ended_at = time.monotonic()
+    dropped, failures = _reset(environment)
+    took = state.ended_at - state.started_at
+    log.info(WARMUP_OVER.format(time.time(), took, dropped, failures))
+    if isinstance(runner, MasterRunner):
+        runner.send_message(OVER)
+    measure, _ = _options(environment)
+    # A headless run stops the way --run-time stops it.
+    gevent.spawn_later(measure, runner.quit)
+
+
+def _on_ready(environment: Any, msg: Any, **_: Any) -> None:
+    state.ready += int(msg.data or 1)
+    if state.ready >= environment.runner.target_user_count:
+        _end(environment)
+
+
+def _on_over(environment: Any, **_: Any) -> None:
+    # A worker drops what it has not reported yet of the warm-up, keeping the set-up rows.
+    state.ended_at = time.monotonic()
+    log.info(WORKER_WARMUP_OVER.format(*_reset(environment)))
+
+
+def _on_init(environment: Any, **_: Any) -> None:
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        runner.register_message(OVER, _on_over)
+    elif runner is not None:
+        runner.register_message(READY, _on_ready)
+
+
+def _on_test_start(environment: Any, **_: Any) -> None:
+    measure, warmup_max = _options(environment)
+    if measure <= 0 or isinstance(environment.runner, WorkerRunner):
+        return
+    state.started_at = time.monotonic()
+    gevent.spawn_later(warmup_max, _end, environment, cut_short=True)
+
+
+def user_ready(environment: Any) -> None:
+    """Call at the end of a user's `on_start`."""
+    measure, _ = _options(environment)
+    if measure > 0 and environment.runner is not None:
+        environment.runner.send_message(READY, 1)
+
+
+def add_options(parser: Any) -> None:
+    parser.add_argument(
+        "--measure-s",
+        type=float,
+        default=0.0,
+        help="after the warm-up (every user logged in), measure this long and stop (0: off)",
+    )
+    parser.add_argument(
+        "--warmup-max-s", type=float, default=120.0, help="end the warm-up by then regardless"
+    )
+
+
+def install(keep: KeepRow) -> None:
+    """Hook the warm-up into Locust; `keep(method, name)` says which rows are set-up rows."""
+    state.keep = keep
+    listen(events.init, _on_init)
+    listen(events.test_start, _on_test_start)
+    listen(events.init_command_line_parser, add_options)
+
+
+def listen(hook: Any, listener: Callable[..., None]) -> None:
+    """Add a listener to a Locust event hook (its own method is untyped)."""
+    hook.add_listener(listener)
+
+
+def is_over() -> bool:
+    return state.ended_at is not None
+
+
+def seconds_since_over() -> float:
+    return 0.0 if state.ended_at is None else time.monotonic() - state.ended_at

@@ -1,0 +1,105 @@
+"""The comparison runner end to end: a few seconds of load on both stacks, reports written.
+
+The runner starts everything itself (fresh databases, carrier stub, gateway) exactly as a
+user would run it, so this also proves that nothing is left running afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+FLOWS = {
+    "GET /products",
+    "GET /products?q={q}",
+    "GET /products/{id}",
+    "GET /customers?email={email}",
+    "POST /customers",
+    "POST /orders",
+    "POST /orders/{id}/cancel",
+    "GET /shipping/quote?order_id={id}",
+    "POST /auth/token",
+}
+
+
+def _compare(*args: str, timeout_s: float = 90) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "loadtests.compare", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    out = tmp_path_factory.mktemp("comparison")
+    # Latency is not judged in a run this short (--max-p95-ratio): failures are.
+    result = _compare(
+        "--users", "4", "--spawn-rate", "4", "--run-time", "4s", "--rate", "60",
+        "--max-p95-ratio", "1000", "--out", str(out),
+    )  # fmt: skip
+    return result, out
+
+
+@pytest.fixture(scope="module")
+def comparison(run: tuple[subprocess.CompletedProcess[str], Path]) -> dict[str, Any]:
+    result, out = run
+    assert result.returncode == 0, result.stdout + result.stderr
+    loaded: dict[str, Any] = json.loads((out / "comparison.json").read_text())
+    return loaded
+
+
+def test_every_flow_ran_on_both_paths_without_failures(comparison: dict[str, Any]) -> None:
+    assert comparison["mode"] == "rate"
+    assert set(comparison["totals"]) == {"legacy", "v2"}
+    rows = {row["name"]: row for row in comparison["operations"]}
+    assert set(rows) >= FLOWS
+    for name, row in rows.items():
+        for arm in ("legacy", "v2"):
+            assert row[arm]["requests"] > 0, (name, arm)
+            assert row[arm]["failures"] == 0, (name, arm)
+            assert row[arm]["p50"] <= row[arm]["p95"] <= row[arm]["p99"]
+        assert row["verdict"] in {"pass", "not judged"}
+    for arm, totals in comparison["totals"].items():
+        assert totals["failures"] == 0, arm
+        assert comparison["arms"][arm]["warmup"]["failures"] == 0, arm
+
+
+def test_the_reports_are_written(run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    _, out = run
+    markdown = (out / "comparison.md").read_text()
+    html = (out / "comparison.html").read_text()
+    for name in ("GET /products/{id}", "POST /orders"):
+        assert name in markdown
+        assert name in html
+    assert "<svg" in html
+    # Self-contained: nothing to fetch from a network the machine may not have.
+    assert "<script" not in html and "<link" not in html
+    for arm in ("legacy", "v2"):
+        assert (out / f"{arm}.html").stat().st_size > 0
+        assert (out / f"{arm}_stats.csv").read_text().startswith("Type,Name")
+        assert (out / f"{arm}_stats_history.csv").stat().st_size > 0
+
+
+def test_a_failed_threshold_makes_the_exit_code_non_zero(
+    run: tuple[subprocess.CompletedProcess[str], Path], comparison: dict[str, Any]
+) -> None:
+    _, out = run
+    # Judge the same results again, allowing v2 no latency at all.
+    result = _compare(
+        "--report-only", "--out", str(out),
+        "--max-p95-ratio", "0", "--p95-slack-ms", "0", "--min-requests", "1",
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    rejudged = json.loads((out / "comparison.json").read_text())
+    assert rejudged["verdict"] == "fail"
+    assert "GET /shipping/quote?order_id={id}" in rejudged["failed_checks"]
