@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck unit
+.PHONY: run test lint typecheck unit soak fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,3 +32,16 @@ typecheck: $(DEV_STAMP)
 
 unit: $(DEV_STAMP)
 	$(BIN)/pytest
+
+# A minute of mixed load on both stacks at once; fails if memory, threads, descriptors or
+# database connections grow. Longer: make soak SOAK_ARGS="--duration 600".
+SOAK_ARGS ?= --duration 60
+soak: $(DEV_STAMP)
+	$(BIN)/python -m loadtests.soak $(SOAK_ARGS)
+
+# The fuzz tests at length: 200 examples per v2 operation (Schemathesis) and per legacy
+# property (Hypothesis), new inputs each run. GATEWAY_TEST_DATABASE_URL adds PostgreSQL.
+FUZZ_EXAMPLES ?= 200
+fuzz: $(DEV_STAMP)
+	GATEWAY_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest --timeout 900 \
+		tests/v2_fastapi/test_schemathesis.py tests/legacy_flask/test_fuzz.py

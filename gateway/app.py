@@ -15,11 +15,14 @@ from fastapi.openapi.docs import (
 from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp
 
 import legacy_flask
 import v2_fastapi
 from gateway.body_limit import BodySizeLimit
 from gateway.legacy_mount import LegacyMount
+from gateway.security_headers import SecurityHeaders
 from shop_core.database import create_async_db_engine
 from shop_core.settings import Settings
 
@@ -28,9 +31,19 @@ V2_PREFIX = "/v2"
 HEALTH_TIMEOUT_S = 2.0
 
 
+class _Gateway(FastAPI):
+    def build_middleware_stack(self) -> ASGIApp:
+        # Outside Starlette's own error middleware, so that its 500s get the headers too.
+        return SecurityHeaders(super().build_middleware_stack(), legacy_prefix=LEGACY_PREFIX)
+
+
 def create_app(settings: Settings) -> FastAPI:
     flask_app = legacy_flask.create_app(settings.legacy_config())
-    legacy = LegacyMount(flask_app, workers=settings.legacy_workers)
+    legacy = LegacyMount(
+        flask_app,
+        workers=settings.legacy_workers,
+        queue_timeout_s=settings.legacy_queue_timeout_s,
+    )
     v2 = v2_fastapi.create_app(settings, mount_path=V2_PREFIX)
     # The health check has a connection of its own, so a busy stack cannot starve it.
     health_engine = create_async_db_engine(settings.database_url, pool_size=1)
@@ -46,9 +59,10 @@ def create_app(settings: Settings) -> FastAPI:
                 legacy_flask.dispose_engine(flask_app)
                 await health_engine.dispose()
 
-    app = FastAPI(
+    app = _Gateway(
         title="Flask to FastAPI migration gateway",
         lifespan=lifespan,
+        debug=settings.debug,
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
@@ -94,4 +108,15 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_body_bytes, legacy_prefix=LEGACY_PREFIX
     )
+    if settings.cors_origins:
+        # Outside the body limit, so that a browser can read the 413 too. No credentials:
+        # tokens travel in the Authorization header, never in cookies.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["Location"],
+            max_age=600,
+        )
     return app

@@ -14,6 +14,8 @@ from typing import Any
 
 import uvicorn
 
+from gateway.serving import UVICORN_OPTIONS
+
 
 class BackgroundServer:
     def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0, **config: Any):
@@ -21,8 +23,7 @@ class BackgroundServer:
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
         self.host, self.port = self._socket.getsockname()[:2]
-        config.setdefault("log_level", "warning")
-        config.setdefault("lifespan", "auto")
+        config = {"log_level": "warning", "lifespan": "auto", **UVICORN_OPTIONS} | config
         self.server = uvicorn.Server(uvicorn.Config(app, **config))
         self._thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self._socket]}, daemon=True

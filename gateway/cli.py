@@ -13,6 +13,7 @@ import uvicorn
 from gateway.app import create_app
 from gateway.background_server import BackgroundServer
 from gateway.carrier_stub import CarrierBehaviour, create_carrier_app
+from gateway.serving import UVICORN_OPTIONS
 from shop_core.database import create_sync_engine
 from shop_core.migrate import upgrade
 from shop_core.seed import seed_demo_data
@@ -73,8 +74,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
             "host": args.host,
             "port": args.port,
             "log_level": settings.log_level.lower(),
-            "server_header": False,
-            "timeout_graceful_shutdown": 30,
+            **UVICORN_OPTIONS,
         }
         if args.workers > 1:
             uvicorn.run("gateway.main:app", workers=args.workers, **common)
@@ -87,7 +87,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "carrier-stub":
         behaviour = CarrierBehaviour(args.latency_ms, args.failure_rate, args.invalid_rate)
         uvicorn.run(
-            create_carrier_app(behaviour), host=args.host, port=args.port, log_level="warning"
+            create_carrier_app(behaviour),
+            host=args.host,
+            port=args.port,
+            log_level="warning",
+            **UVICORN_OPTIONS,
         )
         return
     settings = Settings()

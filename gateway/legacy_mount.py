@@ -8,19 +8,23 @@ a2wsgi runs the WSGI app in its own thread pool. As shipped, a mounted Flask app
 - can keep a pool thread blocked for good when the ASGI request is cancelled (client gone,
   a timeout): the thread waits on a full send queue that nobody drains any more, or on a
   body read that never completes; after `workers` such requests every legacy request hangs;
-- never gets its executor shut down, because a mounted app receives no lifespan events.
+- never gets its executor shut down, because a mounted app receives no lifespan events;
+- queues requests without limit when every pool thread is busy: under overload a legacy
+  request waits as long as the backlog lasts, and the client only sees a timeout.
 
-`LegacyMount` fixes all four. It keeps a2wsgi's environ building, body and response
-plumbing, and replaces only the request lifecycle around them.
+`LegacyMount` fixes all five. It keeps a2wsgi's environ building, body and response
+plumbing, and replaces only the request lifecycle around them. A request waits at most
+`queue_timeout_s` for a free pool thread, then gets 503 with `Retry-After`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
 import sys
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 from wsgiref.types import WSGIApplication
@@ -31,6 +35,10 @@ from a2wsgi.asgi_typing import Send as WSGISend
 from a2wsgi.wsgi import Body, WSGIResponder, build_environ
 from a2wsgi.wsgi_typing import Environ, StartResponse, WSGIApp
 from starlette.types import Receive, Scope, Send
+
+from gateway.responses import legacy_error
+
+RETRY_AFTER_S = 1
 
 
 class RequestAbandoned(Exception):
@@ -92,6 +100,18 @@ class _Responder(WSGIResponder):
 
     abandoned = False
 
+    def __init__(
+        self,
+        app: WSGIApp,
+        executor: ThreadPoolExecutor,
+        send_queue_size: int,
+        release_slot: Callable[[], None],
+    ) -> None:
+        super().__init__(app, executor, send_queue_size)
+        self.release_slot = release_slot
+        # Set once the pool owns the slot; until then the caller gives it back.
+        self.slot_handed_over = False
+
     async def __call__(self, scope: HTTPScope, receive: WSGIReceive, send: WSGISend) -> None:
         body = _AbandonableBody(self.loop, receive)
         environ = build_environ(scope, body)
@@ -102,7 +122,7 @@ class _Responder(WSGIResponder):
             context.run(self.wsgi, environ, self.start_response)
 
         try:
-            await self.loop.run_in_executor(self.executor, run)
+            await asyncio.wrap_future(self._submit(run))
             await self.send_queue.put(None)
             await sender
             if self.exc_info is not None:
@@ -113,6 +133,21 @@ class _Responder(WSGIResponder):
         finally:
             if not sender.done():
                 sender.cancel()
+
+    def _submit(self, run: Callable[[], None]) -> concurrent.futures.Future[None]:
+        """Hand `run` to the pool; the slot is given back once it is over, run or not."""
+        future = self.executor.submit(run)
+        self.slot_handed_over = True
+        # A done callback fires exactly once: when the thread has finished the WSGI call,
+        # or when the work is cancelled before a thread took it (a cancelled request
+        # cancels its queued work item; shutdown cancels every queued one).
+        future.add_done_callback(lambda _: self._release_from_any_thread())
+        return future
+
+    def _release_from_any_thread(self) -> None:
+        # RuntimeError: the loop is closed, and nobody is left to wait for the slot.
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(self.release_slot)
 
     def _abandon(self, body: _AbandonableBody) -> None:
         self.abandoned = True
@@ -132,10 +167,29 @@ class LegacyMount:
 
     send_queue_size = 10  # a2wsgi's default: response chunks buffered per request
 
-    def __init__(self, app: WSGIApplication, *, workers: int) -> None:
+    def __init__(
+        self, app: WSGIApplication, *, workers: int, queue_timeout_s: float = 10.0
+    ) -> None:
+        self.wsgi_app = app
         self.app = cast(WSGIApp, _MountEnviron(cast(WSGIApp, app)))
         self.workers = workers
+        self.queue_timeout_s = queue_timeout_s
         self.executor = ThreadPoolExecutor(thread_name_prefix="legacy-wsgi", max_workers=workers)
+        # One slot per pool thread: a request holds one from before its work is queued
+        # until its WSGI call is over, so the executor's own queue never grows.
+        self._slots = asyncio.Semaphore(workers)
+        self._busy = 0
+        self._waiting = 0
+
+    @property
+    def busy(self) -> int:
+        """Requests holding a pool thread (or about to): `workers` means saturated."""
+        return self._busy
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for a pool thread."""
+        return self._waiting
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -143,9 +197,53 @@ class LegacyMount:
             return
         if scope["type"] != "http":
             return
-        responder = _Responder(self.app, self.executor, self.send_queue_size)
-        await responder(cast(HTTPScope, scope), cast(WSGIReceive, receive), cast(WSGISend, send))
+        if not await self._take_slot():
+            await _send_busy(send)
+            return
+        responder: _Responder | None = None
+        try:
+            responder = _Responder(self.app, self.executor, self.send_queue_size, self._give_slot)
+            await responder(
+                cast(HTTPScope, scope), cast(WSGIReceive, receive), cast(WSGISend, send)
+            )
+        finally:
+            if responder is None or not responder.slot_handed_over:
+                self._give_slot()
+
+    async def _take_slot(self) -> bool:
+        self._waiting += 1
+        try:
+            async with asyncio.timeout(self.queue_timeout_s):
+                await self._slots.acquire()
+        except TimeoutError:
+            return False
+        finally:
+            self._waiting -= 1
+        self._busy += 1
+        return True
+
+    def _give_slot(self) -> None:
+        self._busy -= 1
+        self._slots.release()
 
     def shutdown(self) -> None:
         """Let running legacy requests finish, drop queued ones, stop the threads."""
         self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+async def _send_busy(send: Send) -> None:
+    content_type, body = legacy_error(
+        503, "service_unavailable", "The legacy service is busy; try again shortly."
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(len(body)).encode()),
+                (b"retry-after", str(RETRY_AFTER_S).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

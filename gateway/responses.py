@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from http import HTTPStatus
 from typing import Any
 
@@ -25,7 +26,14 @@ def problem(status: int, detail: str) -> tuple[bytes, bytes]:
 
 
 async def send_error(
-    send: Send, *, path: str, legacy_prefix: str, status: int, code: str, message: str
+    send: Send,
+    *,
+    path: str,
+    legacy_prefix: str,
+    status: int,
+    code: str,
+    message: str,
+    headers: Iterable[tuple[bytes, bytes]] = (),
 ) -> None:
     """Answer with the legacy error body under the legacy prefix, problem details elsewhere."""
     is_legacy = path == legacy_prefix or path.startswith(legacy_prefix + "/")
@@ -40,6 +48,7 @@ async def send_error(
                 (b"content-type", content_type),
                 (b"content-length", str(len(body)).encode()),
                 (b"connection", b"close"),
+                *headers,
             ],
         }
     )

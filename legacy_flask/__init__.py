@@ -40,7 +40,8 @@ class IdConverter(IntegerConverter):
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from a config mapping (the gateway passes `Settings.legacy_config()`)."""
-    app = Flask(__name__)
+    # An API has no static files: without this, Flask serves /static/<path> from the package.
+    app = Flask(__name__, static_folder=None)
     app.config.from_mapping(DEFAULTS)
     app.config.from_mapping(test_config or {})
     missing = [key for key in REQUIRED if not app.config.get(key)]

@@ -66,8 +66,14 @@ def _not_blank(value: str) -> None:
         raise ValidationError("Must not be blank.")
 
 
+def _no_nul(value: str) -> None:
+    # PostgreSQL text cannot hold NUL: refused here, the answer is the same on every database.
+    if "\x00" in value:
+        raise ValidationError("Must not contain NUL characters.")
+
+
 def _name() -> fields.String:
-    return fields.String(required=True, validate=[Length(min=1, max=200), _not_blank])
+    return fields.String(required=True, validate=[Length(min=1, max=200), _not_blank, _no_nul])
 
 
 class LenientSchema(Schema):
@@ -98,7 +104,7 @@ class CustomerSchema(LenientSchema):
     name = _name()
     email = fields.String(
         required=True,
-        validate=[Length(max=320), Regexp(_EMAIL, error="Not a valid email address.")],
+        validate=[Length(max=320), Regexp(_EMAIL, error="Not a valid email address."), _no_nul],
     )
     tier = fields.String(load_default=Tier.STANDARD.value, validate=_TIERS)
     created_at = Timestamp(dump_only=True)
@@ -146,11 +152,11 @@ class PageSchema(LenientSchema):
 
 
 class ProductQuerySchema(PageSchema):
-    q = fields.String(load_default=None)
+    q = fields.String(load_default=None, validate=_no_nul)
 
 
 class CustomerQuerySchema(PageSchema):
-    email = fields.String(load_default=None)
+    email = fields.String(load_default=None, validate=_no_nul)
 
 
 class OrderQuerySchema(PageSchema):

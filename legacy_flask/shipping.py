@@ -9,6 +9,8 @@ from typing import Any
 
 import requests
 from flask import Blueprint, current_app
+from urllib3.exceptions import HTTPError as ReadError
+from urllib3.exceptions import ReadTimeoutError
 from werkzeug.exceptions import BadGateway, GatewayTimeout, NotFound
 
 from legacy_flask.auth import require_scope
@@ -24,6 +26,8 @@ query_schema = QuoteQuerySchema()
 _MONEY = re.compile(MONEY_PATTERN)
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _TOO_SLOW = "The carrier did not answer in time."
+# A rate is a hundred bytes; an answer far larger is not one, and is not read further.
+_MAX_ANSWER_BYTES = 64 * 1024
 
 
 def _ask_carrier(payload: dict[str, Any]) -> Any:
@@ -33,20 +37,48 @@ def _ask_carrier(payload: dict[str, Any]) -> Any:
     timeout: float = current_app.config["CARRIER_TIMEOUT_S"]
     started = time.monotonic()
     try:
-        response = requests.post(f"{base_url.rstrip('/')}/v1/rates", json=payload, timeout=timeout)
-    except requests.Timeout:
+        # stream=True: the body is read below, against the deadline.
+        with requests.post(
+            f"{base_url.rstrip('/')}/v1/rates", json=payload, timeout=timeout, stream=True
+        ) as response:
+            if not 200 <= response.status_code < 300:
+                raise BadGateway(f"The carrier answered {response.status_code}.")
+            content = _read_before(response, started + timeout)
+    except (requests.Timeout, ReadTimeoutError):
         raise GatewayTimeout(_TOO_SLOW) from None
-    except requests.RequestException:
+    except (requests.RequestException, ReadError):
         # requests reports a read that times out after the headers as a ConnectionError.
         if time.monotonic() - started >= timeout:
             raise GatewayTimeout(_TOO_SLOW) from None
         raise BadGateway("The carrier cannot be reached.") from None
-    if not 200 <= response.status_code < 300:
-        raise BadGateway(f"The carrier answered {response.status_code}.")
     try:
-        return json.loads(response.content)
+        return json.loads(content)
     except (ValueError, RecursionError):
         raise BadGateway("The carrier's answer is not JSON.") from None
+
+
+def _read_before(response: requests.Response, deadline: float) -> bytes:
+    """The answer's body, whole before `deadline`, or GatewayTimeout.
+
+    requests' timeout bounds each socket read, not the answer: a carrier that trickles
+    its body a byte at a time would hold the pool thread for as long as it likes. Each
+    read here waits at most for what is left of the deadline.
+    """
+    raw = response.raw
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    body = bytearray()
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise GatewayTimeout(_TOO_SLOW)
+        if sock is not None:
+            sock.settimeout(remaining)
+        chunk = raw.read1(_MAX_ANSWER_BYTES)  # whatever has arrived, without waiting for more
+        if not chunk:
+            return bytes(body)
+        body += chunk
+        if len(body) > _MAX_ANSWER_BYTES:
+            raise BadGateway("The carrier's answer is too large.")
 
 
 def _valid_rate(answer: Any) -> dict[str, Any]:

@@ -16,6 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# A PostgreSQL server that does not answer at all (its host down, packets dropped) would
+# hold a connection attempt for minutes (psycopg: the kernel's SYN retries; asyncpg: 60 s)
+# and the request with it; after this long it fails, and the request gets its 503.
+PG_CONNECT_TIMEOUT_S = 5
 WRITE_OPTIONS = {"shop_write": True}
 
 _SYNC_DRIVERS = {"sqlite": "sqlite+pysqlite", "postgresql": "postgresql+psycopg"}
@@ -69,15 +73,20 @@ def _configure_sqlite(engine: Engine) -> None:
 
 def create_sync_engine(url: str | URL, *, pool_size: int = 10) -> Engine:
     target = sync_url(url)
-    engine = create_engine(target, **_pool_options(pool_size))
     if is_sqlite(target):
+        engine = create_engine(target, **_pool_options(pool_size))
         _configure_sqlite(engine)
-    return engine
+        return engine
+    # libpq counts connect_timeout in whole seconds, 2 at least.
+    connect_args = {"connect_timeout": max(2, PG_CONNECT_TIMEOUT_S)}
+    return create_engine(target, connect_args=connect_args, **_pool_options(pool_size))
 
 
 def create_async_db_engine(url: str | URL, *, pool_size: int = 10) -> AsyncEngine:
     target = async_url(url)
-    engine = create_async_engine(target, **_pool_options(pool_size))
     if is_sqlite(target):
+        engine = create_async_engine(target, **_pool_options(pool_size))
         _configure_sqlite(engine.sync_engine)
-    return engine
+        return engine
+    connect_args = {"timeout": PG_CONNECT_TIMEOUT_S}
+    return create_async_engine(target, connect_args=connect_args, **_pool_options(pool_size))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import hmac
 from pathlib import Path
 from typing import Any
 
@@ -34,16 +35,23 @@ class Settings(BaseSettings):
     carrier_url: str | None = None
     carrier_timeout_s: float = Field(default=2.0, gt=0, le=60)
     legacy_workers: int = Field(default=10, ge=1, le=256)
+    legacy_queue_timeout_s: float = Field(default=10.0, gt=0, le=300)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_level: str = "INFO"
+    cors_origins: list[str] = Field(default_factory=list)
+    debug: bool = False
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:
-        if self.env is not Environment.DEVELOPMENT and self.secret_key == DEVELOPMENT_SECRET:
+        # No secret is compared with ==, even here where no client can time the comparison.
+        is_default = hmac.compare_digest(self.secret_key.encode(), DEVELOPMENT_SECRET.encode())
+        if self.env is not Environment.DEVELOPMENT and is_default:
             raise ValueError(
                 "GATEWAY_SECRET_KEY must be set outside development "
                 "(the built-in development secret is public)"
             )
+        if self.debug and self.env is not Environment.DEVELOPMENT:
+            raise ValueError("GATEWAY_DEBUG is only allowed with GATEWAY_ENV=development")
         return self
 
     @property
@@ -61,6 +69,6 @@ class Settings(BaseSettings):
             "CARRIER_URL": self.carrier_url,
             "CARRIER_TIMEOUT_S": self.carrier_timeout_s,
             "MAX_CONTENT_LENGTH": self.max_body_bytes,
-            "DEBUG": False,
+            "DEBUG": self.debug,
             "TESTING": self.env is Environment.TEST,
         }

@@ -80,6 +80,8 @@ def create_app(settings: Settings, *, mount_path: str = "") -> FastAPI:
         servers=[{"url": mount_path}] if mount_path else None,
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        # Tracebacks in answers only where the settings allow it: development.
+        debug=settings.debug,
     )
     install_problem_handlers(app)
     app.state.settings = settings

@@ -5,11 +5,13 @@ Everything comes from `app.state`, filled by the lifespan: nothing is created pe
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security
 from fastapi.security import OAuth2PasswordBearer, SecurityScopes
+from pydantic import BeforeValidator
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shop_core.security import InvalidToken, TokenClaims, decode_token
@@ -55,8 +57,23 @@ CarrierDep = Annotated[CarrierClient, Depends(get_carrier)]
 # not after the response has been sent.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
-Limit = Annotated[int, Query(ge=1, le=100, description="At most this many items")]
-Offset = Annotated[int, Query(ge=0, le=MAX_DB_INT, description="Skip this many items")]
+# An integer as JSON writes one; JSON Schema counts a whole `7.0` as an integer too.
+_INTEGER = re.compile(r"-?[0-9]+(\.0+)?")
+
+
+def _plain_integer(value: object) -> object:
+    # Pydantic also reads " 7", "+7" and "7_0" as 7: in a URL those are not integers, and
+    # the OpenAPI document says so.
+    if isinstance(value, str) and not _INTEGER.fullmatch(value):
+        raise ValueError("must be an integer written in digits")
+    return value
+
+
+# For every integer in a path or a query string.
+InUrl = BeforeValidator(_plain_integer)
+
+Limit = Annotated[int, Query(ge=1, le=100, description="At most this many items"), InUrl]
+Offset = Annotated[int, Query(ge=0, le=MAX_DB_INT, description="Skip this many items"), InUrl]
 
 
 def _unauthorized(detail: str) -> HTTPException:

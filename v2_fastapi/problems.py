@@ -15,11 +15,13 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +72,25 @@ def problem(
 
 async def _http_error(request: Request, exc: HTTPException) -> Response:
     # The headers carry WWW-Authenticate on 401 and Allow on 405.
-    return problem(exc.status_code, str(exc.detail), headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405 and (allowed := _allowed_methods(request)):
+        headers = {**(headers or {}), "Allow": allowed}
+    return problem(exc.status_code, str(exc.detail), headers=headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the path has a route for.
+
+    Starlette's 405 names only the methods of the first route whose path matched, and
+    each FastAPI operation is a route of its own: `/products` would allow GET but not POST.
+    """
+    app: Starlette = request.app
+    methods: set[str] = set()
+    # The routes as the app matches them, with the prefixes of included routers applied.
+    for route in iter_route_contexts(app.routes):
+        if route.methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -97,7 +117,18 @@ async def _database_unavailable(request: Request, exc: Exception) -> Response:
 async def _database_error(request: Request, exc: DBAPIError) -> Response:
     if isinstance(exc, OperationalError) or exc.connection_invalidated:
         return await _database_unavailable(request, exc)
+    if _is_data_error(exc):
+        # A value the database cannot hold, such as a NUL in a text on PostgreSQL.
+        logger.warning("database refused a value on %s: %s", request.url.path, exc.orig)
+        return problem(422, "The database cannot take one of the values sent.", errors=[])
     return await _internal_error(request, exc)
+
+
+def _is_data_error(exc: DBAPIError) -> bool:
+    # psycopg's data errors are DataErrors; asyncpg's reach SQLAlchemy as bare DBAPIErrors
+    # that carry the SQLSTATE, whose class 22 is "data exception".
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return isinstance(exc, DataError) or (isinstance(sqlstate, str) and sqlstate.startswith("22"))
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:

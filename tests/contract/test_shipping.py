@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from typing import Any
 
 import pytest
 
 from gateway.app import create_app
 from gateway.background_server import BackgroundServer
 from gateway.carrier_stub import CarrierBehaviour, create_carrier_app
+from tests.carriers import hanging_up_carrier, trickling_carrier
 from tests.conftest import make_settings
 from tests.support import STACKS, Stack, assert_error
 
@@ -55,10 +58,20 @@ def _closed_port_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-FAULTS = {
-    "slow": (CarrierBehaviour(latency_ms=2000), 504),
-    "failing": (CarrierBehaviour(failure_rate=1.0), 502),
-    "garbage": (CarrierBehaviour(invalid_rate=1.0), 502),
+def _stub(behaviour: CarrierBehaviour) -> Callable[[], Any]:
+    return lambda: create_carrier_app(behaviour)
+
+
+CARRIER_TIMEOUT_S = 0.3
+# What a quote may take beyond the carrier timeout: the token check and the order's read.
+MARGIN_S = 0.5
+FAULTS: dict[str, tuple[Callable[[], Any] | None, int]] = {
+    "slow": (_stub(CarrierBehaviour(latency_ms=2000)), 504),
+    # Headers at once, then a byte every 50 ms: no single read waits long.
+    "trickling": (lambda: trickling_carrier(0.05), 504),
+    "failing": (_stub(CarrierBehaviour(failure_rate=1.0)), 502),
+    "garbage": (_stub(CarrierBehaviour(invalid_rate=1.0)), 502),
+    "hanging up": (lambda: hanging_up_carrier, 502),
     "refused": (None, 502),
 }
 
@@ -66,13 +79,15 @@ FAULTS = {
 @pytest.fixture(params=list(FAULTS))
 def faulty_gateway(request: pytest.FixtureRequest, database_url: str) -> Iterator[tuple[str, int]]:
     """A gateway whose carrier is slow, failing, answering garbage, or not there at all."""
-    behaviour, status = FAULTS[request.param]
+    carrier, status = FAULTS[request.param]
     with ExitStack() as stack:
-        if behaviour is None:
+        if carrier is None:
             carrier_url = _closed_port_url()
         else:
-            carrier_url = stack.enter_context(BackgroundServer(create_carrier_app(behaviour))).url
-        settings = make_settings(database_url, carrier_url=carrier_url, carrier_timeout_s=0.3)
+            carrier_url = stack.enter_context(BackgroundServer(carrier())).url
+        settings = make_settings(
+            database_url, carrier_url=carrier_url, carrier_timeout_s=CARRIER_TIMEOUT_S
+        )
         gateway = stack.enter_context(BackgroundServer(create_app(settings)))
         yield gateway.url, status
 
@@ -84,6 +99,11 @@ def test_carrier_faults_map_to_502_and_504(
     url, status = faulty_gateway
     stack = Stack(name, url, tokens)
     order_id = _order(stack, unique)
+    started = time.monotonic()
     answer = stack.get("/shipping/quote", params={"order_id": order_id}, user="viewer")
+    elapsed = time.monotonic() - started
     assert_error(stack, answer, status)
+    assert elapsed < CARRIER_TIMEOUT_S + MARGIN_S, f"the answer took {elapsed:.2f} s"
+    # The gateway is healthy afterwards: the health check and the same stack answer.
     assert stack.get("/health").status_code == 200
+    assert stack.get(f"/orders/{order_id}", user="viewer").status_code == 200

@@ -105,6 +105,8 @@ def test_serve_alone_gives_the_newcomer_walkthrough(served: str) -> None:
         f"{served}/v2/auth/token", data={"username": "clerk", "password": DEMO_PASSWORD}, timeout=10
     )
     assert login.status_code == 200, login.text
+    # What production runs names no server (the tests' gateway shares its uvicorn options).
+    assert "server" not in login.headers
     auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
     product = requests.get(f"{served}/legacy/products/1", timeout=10).json()
     order = requests.post(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -143,3 +143,72 @@ def test_cancelled_requests_do_not_exhaust_the_pool(method: str) -> None:
     finally:
         mount.shutdown()
     assert set(threading.enumerate()) <= threads_before, "a pool thread outlived the mount"
+
+
+# The bound on waiting for a pool thread: every path out of the wait gives the slot back.
+
+
+def _gated_app(gate: threading.Event) -> Any:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        if environ["PATH_INFO"] == "/hold":
+            gate.wait(10)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"done"]
+
+    return app
+
+
+async def _status(mount: LegacyMount, path: str) -> int:
+    statuses: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    await mount(_scope() | {"path": path}, receive, send)
+    return statuses[0]
+
+
+async def _until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    for _ in range(int(timeout_s / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"not so after {timeout_s} s")
+
+
+def test_cancelled_and_timed_out_waits_give_their_slot_back_once() -> None:
+    gate = threading.Event()
+    mount = LegacyMount(_gated_app(gate), workers=2, queue_timeout_s=0.2)
+
+    async def scenario() -> list[int]:
+        holders = [asyncio.create_task(_status(mount, "/hold")) for _ in range(2)]
+        await _until(lambda: mount.busy == 2)
+        # Waiting while both threads are held: one times out, two are cancelled.
+        timed_out = await _status(mount, "/quick")
+        waiters = [asyncio.create_task(_status(mount, "/quick")) for _ in range(2)]
+        await _until(lambda: mount.waiting == 2)
+        for waiter in waiters:
+            waiter.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
+        gate.set()
+        held = await asyncio.gather(*holders)
+        # Both slots are free again, and no more than both: two run at once, and a
+        # third, with both held anew, still has to wait.
+        assert (mount.busy, mount.waiting) == (0, 0)
+        gate.clear()
+        holders = [asyncio.create_task(_status(mount, "/hold")) for _ in range(2)]
+        await _until(lambda: mount.busy == 2)
+        third = await _status(mount, "/quick")
+        gate.set()
+        return [timed_out, *held, third, *await asyncio.gather(*holders)]
+
+    try:
+        assert asyncio.run(scenario()) == [503, 200, 200, 503, 200, 200]
+    finally:
+        gate.set()
+        mount.shutdown()
+    assert (mount.busy, mount.waiting) == (0, 0)

@@ -32,10 +32,27 @@ def _positive(amount: str) -> str:
 
 DbId = Annotated[int, Field(ge=1, le=MAX_DB_INT)]
 Money = Annotated[str, Field(pattern=MONEY_PATTERN, examples=["12.50"])]
+# Money's pattern with zero amounts ruled out, for the OpenAPI document: Pydantic's regex
+# engine has no look-ahead, so `_positive` is what enforces it on input.
+POSITIVE_MONEY_PATTERN = r"^(?!0*(\.0*)?$)[0-9]{1,9}(\.[0-9]{1,2})?$"
 Price = Annotated[
-    Money, AfterValidator(_positive), Field(description="Greater than 0, at most two decimals")
+    Money,
+    AfterValidator(_positive),
+    Field(
+        description="Greater than 0, at most two decimals",
+        json_schema_extra={"pattern": POSITIVE_MONEY_PATTERN},
+    ),
 ]
-Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
+# Whitespace as every reader of a pattern takes it: `\s` is Unicode's in Pydantic's engine
+# (with U+0085, without U+FEFF) and ECMAScript's for readers of the OpenAPI document (the
+# other way round). Naming both makes a pattern mean the same thing to all of them.
+SPACE = r"\s\x85\uFEFF"
+# PostgreSQL text cannot hold NUL: no string the API stores or looks up may contain one.
+NUL_FREE = r"^[^\x00]*$"
+Name = Annotated[
+    str,
+    Field(min_length=1, max_length=200, pattern=rf"^[^\x00]*[^{SPACE}\x00][^\x00]*$"),
+]
 # Both stacks format timestamps with the shared helper, so one row gives the same bytes.
 Timestamp = Annotated[
     datetime,

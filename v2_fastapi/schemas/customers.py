@@ -7,11 +7,15 @@ from typing import Annotated, Self
 from pydantic import MISSING, Field, Strict
 
 from shop_core.models import Customer, Tier
-from v2_fastapi.schemas.common import Name, StrictModel, Timestamp
+from v2_fastapi.schemas.common import SPACE, Name, StrictModel, Timestamp
 
 Email = Annotated[
     str,
-    Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", examples=["ada@example.com"]),
+    Field(
+        max_length=320,
+        pattern=rf"^[^@\x00{SPACE}]+@[^@\x00{SPACE}]+\.[^@\x00{SPACE}]+$",
+        examples=["ada@example.com"],
+    ),
 ]
 # JSON has no enum type: strict mode would accept only `Tier` instances, never the string.
 TierName = Annotated[Tier, Strict(False)]

@@ -6,8 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from v2_fastapi.deps import Limit, Offset, SessionDep, require_scope, resource_path
+from v2_fastapi.deps import InUrl, Limit, Offset, SessionDep, require_scope, resource_path
+from v2_fastapi.json_body import JSONBodyRoute
 from v2_fastapi.openapi import CREATED, problem_responses
+from v2_fastapi.schemas.common import NUL_FREE
 from v2_fastapi.schemas.customers import (
     CustomerCreate,
     CustomerPublic,
@@ -18,10 +20,13 @@ from v2_fastapi.schemas.customers import (
 from v2_fastapi.services import customers
 
 router = APIRouter(
-    prefix="/customers", tags=["customers"], responses=problem_responses(401, 403, 422, 503)
+    prefix="/customers",
+    tags=["customers"],
+    responses=problem_responses(401, 403, 422, 503),
+    route_class=JSONBodyRoute,
 )
 
-CustomerId = Annotated[int, Path(description="The customer's id")]
+CustomerId = Annotated[int, Path(description="The customer's id"), InUrl]
 _read = [require_scope("read")]
 _write = [require_scope("write")]
 
@@ -31,7 +36,9 @@ async def list_customers(
     session: SessionDep,
     limit: Limit = 20,
     offset: Offset = 0,
-    email: Annotated[str | None, Query(description="Exactly this email (any case)")] = None,
+    email: Annotated[
+        str | None, Query(pattern=NUL_FREE, description="Exactly this email (any case)")
+    ] = None,
 ) -> CustomersPublic:
     """List customers by id, optionally the one with `email`."""
     rows, total = await customers.list_customers(session, email=email, limit=limit, offset=offset)

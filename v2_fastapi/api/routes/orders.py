@@ -6,17 +6,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from v2_fastapi.deps import Limit, Offset, SessionDep, require_scope, resource_path
+from v2_fastapi.deps import InUrl, Limit, Offset, SessionDep, require_scope, resource_path
+from v2_fastapi.json_body import JSONBodyRoute
 from v2_fastapi.openapi import CREATED, problem_responses
 from v2_fastapi.schemas.common import DbId
 from v2_fastapi.schemas.orders import OrderCreate, OrderPublic, OrdersPublic
 from v2_fastapi.services import orders
 
 router = APIRouter(
-    prefix="/orders", tags=["orders"], responses=problem_responses(401, 403, 422, 503)
+    prefix="/orders",
+    tags=["orders"],
+    responses=problem_responses(401, 403, 422, 503),
+    route_class=JSONBodyRoute,
 )
 
-OrderId = Annotated[int, Path(description="The order's id")]
+OrderId = Annotated[int, Path(description="The order's id"), InUrl]
 _read = [require_scope("read")]
 _write = [require_scope("write")]
 
@@ -26,7 +30,9 @@ async def list_orders(
     session: SessionDep,
     limit: Limit = 20,
     offset: Offset = 0,
-    customer_id: Annotated[DbId | None, Query(description="Only this customer's orders")] = None,
+    customer_id: Annotated[
+        DbId | None, Query(description="Only this customer's orders"), InUrl
+    ] = None,
 ) -> OrdersPublic:
     """List orders by id, optionally one customer's."""
     rows, total = await orders.list_orders(

@@ -6,14 +6,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from v2_fastapi.deps import Limit, Offset, SessionDep, require_scope, resource_path
+from v2_fastapi.deps import InUrl, Limit, Offset, SessionDep, require_scope, resource_path
+from v2_fastapi.json_body import JSONBodyRoute
 from v2_fastapi.openapi import CREATED, problem_responses
+from v2_fastapi.schemas.common import NUL_FREE
 from v2_fastapi.schemas.products import ProductCreate, ProductPublic, ProductsPublic, ProductUpdate
 from v2_fastapi.services import products
 
-router = APIRouter(prefix="/products", tags=["products"], responses=problem_responses(422, 503))
+router = APIRouter(
+    prefix="/products",
+    tags=["products"],
+    responses=problem_responses(422, 503),
+    route_class=JSONBodyRoute,
+)
 
-ProductId = Annotated[int, Path(description="The product's id")]
+ProductId = Annotated[int, Path(description="The product's id"), InUrl]
 _admin = [require_scope("admin")]
 
 
@@ -22,7 +29,9 @@ async def list_products(
     session: SessionDep,
     limit: Limit = 20,
     offset: Offset = 0,
-    q: Annotated[str | None, Query(description="Name or sku contains this (any case)")] = None,
+    q: Annotated[
+        str | None, Query(pattern=NUL_FREE, description="Name or sku contains this (any case)")
+    ] = None,
 ) -> ProductsPublic:
     """List products by id, optionally those whose name or sku contains `q`."""
     rows, total = await products.list_products(session, q=q, limit=limit, offset=offset)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from shop_core.money import format_cents, parse_money
-from v2_fastapi.deps import CarrierDep, SessionDep, require_scope
+from v2_fastapi.deps import CarrierDep, InUrl, SessionDep, require_scope
 from v2_fastapi.openapi import problem_responses
 from v2_fastapi.schemas.orders import OrderPublic
 from v2_fastapi.schemas.shipping import ShippingQuote
@@ -24,7 +24,7 @@ router = APIRouter(prefix="/shipping", tags=["shipping"])
 async def quote(
     session: SessionDep,
     carrier: CarrierDep,
-    order_id: Annotated[int, Query(description="The order to ship")],
+    order_id: Annotated[int, Query(description="The order to ship"), InUrl],
 ) -> ShippingQuote:
     """Ask the carrier service what shipping the order costs."""
     order = OrderPublic.from_row(await orders.get_order(session, order_id=order_id))

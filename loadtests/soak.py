@@ -1,0 +1,382 @@
+"""A soak: mixed reads and writes on /legacy and /v2 at once, for a while; the server stays flat.
+
+    python -m loadtests.soak --duration 60
+    python -m loadtests.soak --duration 600 --postgres-admin-url postgresql://postgres@127.0.0.1/test
+
+Starts the carrier stub and the gateway (`gateway serve`, one process) on a fresh database,
+runs Locust's `LegacyUser` and `V2User` together in one headless run, and samples the
+server from /proc while it runs: resident memory, threads, open file descriptors, database
+connections. The server and Locust run on different cores when `taskset` is there.
+
+It fails (exit status 1) unless:
+- Locust saw requests and no failure;
+- resident memory is flat: after the warm-up, the second half's median is within
+  `--rss-growth-pct` of the first half's;
+- threads and descriptors stop growing: the second half's peak is at most the first
+  half's plus 10 % (at least `--slack`); database connections stay within the pools
+  (their size, plus as many in overflow);
+- nothing is left over once the load stops: threads and descriptors at or below their
+  peak under load, database connections within the pools' size, and on PostgreSQL no
+  connection left "idle in transaction".
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from loadtests.servers import Pinning, Process, free_port, prepare_database, wait_ready
+from shop_core.database import is_sqlite, sync_url
+
+HERE = Path(__file__).resolve().parent
+SETTLE_S = 5.0  # after the load: time for overflow connections and idle threads to go
+LOCUST_GRACE_S = 60.0
+
+
+@dataclass(frozen=True)
+class Sample:
+    at_s: float
+    rss_mib: float
+    threads: int
+    fds: int
+    db_connections: int
+
+
+@dataclass(frozen=True)
+class Check:
+    what: str
+    ok: bool
+    detail: str
+
+
+class Probe:
+    """Reads one process's figures from /proc, and its connections to the database."""
+
+    def __init__(self, pid: int, database_url: str) -> None:
+        self.pid = pid
+        self.database_url = database_url
+        self.sqlite_file = (
+            os.path.realpath(make_url(database_url).database or "")
+            if is_sqlite(database_url)
+            else None
+        )
+        self._engine: Engine | None = None if self.sqlite_file else _monitor(database_url)
+        self.started = time.monotonic()
+
+    def sample(self) -> Sample:
+        status = Path(f"/proc/{self.pid}/status").read_text()
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        return Sample(
+            at_s=time.monotonic() - self.started,
+            rss_mib=int(fields["VmRSS"].split()[0]) / 1024,
+            threads=int(fields["Threads"]),
+            fds=len(os.listdir(f"/proc/{self.pid}/fd")),
+            db_connections=self.db_connections(),
+        )
+
+    def db_connections(self) -> int:
+        if self.sqlite_file is not None:
+            # Each SQLite connection holds the database file open (the -wal and -shm files
+            # are opened once per connection too, but not counted here).
+            return sum(1 for target in self._fd_targets() if target == self.sqlite_file)
+        return self._pg_count(idle_in_transaction=False)
+
+    def idle_in_transaction(self) -> int:
+        return 0 if self._engine is None else self._pg_count(idle_in_transaction=True)
+
+    def _pg_count(self, idle_in_transaction: bool) -> int:
+        assert self._engine is not None
+        query = (
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+            " AND (NOT :idle_in_transaction OR state LIKE 'idle in transaction%')"
+        )
+        with self._engine.connect() as conn:
+            count = conn.scalar(text(query), {"idle_in_transaction": idle_in_transaction})
+        return int(count or 0)
+
+    def _fd_targets(self) -> Iterator[str]:
+        folder = f"/proc/{self.pid}/fd"
+        for name in os.listdir(folder):
+            try:
+                yield os.readlink(f"{folder}/{name}")
+            except OSError:
+                continue  # closed between listing and reading
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+def _monitor(database_url: str) -> Engine:
+    return create_engine(sync_url(database_url), pool_size=1, max_overflow=0)
+
+
+@contextmanager
+def fresh_database(workdir: Path, postgres_admin_url: str | None) -> Iterator[str]:
+    """A new SQLite file, or a new PostgreSQL database dropped afterwards."""
+    if postgres_admin_url is None:
+        url = f"sqlite:///{workdir / 'soak.db'}"
+        prepare_database(url)
+        yield url
+        return
+    name = f"soak_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(sync_url(postgres_admin_url), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        rendered = (
+            make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
+        )
+        prepare_database(rendered)
+        yield rendered
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _locust_totals(stats_csv: Path) -> tuple[int, int]:
+    with stats_csv.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["Name"] == "Aggregated":
+                return int(row["Request Count"]), int(row["Failure Count"])
+    raise RuntimeError(f"no Aggregated row in {stats_csv}")
+
+
+def _halves(samples: Sequence[Sample], warmup_s: float) -> tuple[list[Sample], list[Sample]]:
+    steady = [sample for sample in samples if sample.at_s >= warmup_s]
+    if len(steady) < 4:
+        raise RuntimeError(f"only {len(steady)} samples after the warm-up: run longer")
+    middle = len(steady) // 2
+    return steady[:middle], steady[middle:]
+
+
+def evaluate(
+    samples: Sequence[Sample],
+    end: Sample,
+    *,
+    warmup_s: float,
+    rss_growth_pct: float,
+    slack: int,
+    connection_limit: int,
+) -> list[Check]:
+    first, second = _halves(samples, warmup_s)
+    checks = []
+    rss_first = statistics.median(s.rss_mib for s in first)
+    rss_second = statistics.median(s.rss_mib for s in second)
+    growth = (rss_second - rss_first) / rss_first * 100
+    checks.append(
+        Check(
+            "RSS flat",
+            growth < rss_growth_pct,
+            f"median {rss_first:.1f} -> {rss_second:.1f} MiB ({growth:+.1f} %,"
+            f" bound < {rss_growth_pct:g} %)",
+        )
+    )
+    counts: list[tuple[str, Callable[[Sample], int]]] = [
+        ("threads", lambda s: s.threads),
+        ("open fds", lambda s: s.fds),
+    ]
+    for name, value in counts:
+        peak_first = max(value(s) for s in first)
+        peak_second = max(value(s) for s in second)
+        # They come and go with the load (client and carrier connections; on SQLite a
+        # thread per pooled connection): a little noise is allowed, a leak grows past it.
+        allowed = peak_first + max(slack, peak_first // 10)
+        checks.append(
+            Check(
+                f"{name} not growing",
+                peak_second <= allowed,
+                f"peak {peak_first} then {peak_second} (bound <= {allowed})",
+            )
+        )
+        left, peak = value(end), max(peak_first, peak_second)
+        checks.append(Check(f"{name} at the end", left <= peak, f"{left} left (bound <= {peak})"))
+    # The pools hold at most connection_limit connections, and as many again in overflow
+    # under bursts; one more would be a connection made outside them.
+    peak = max(s.db_connections for s in [*first, *second])
+    checks.append(
+        Check(
+            "DB connections within the pools",
+            peak <= 2 * connection_limit,
+            f"peak {peak} (bound <= {2 * connection_limit})",
+        )
+    )
+    left = end.db_connections
+    checks.append(
+        Check(
+            "DB connections at the end",
+            left <= connection_limit,
+            f"{left} left (bound <= {connection_limit})",
+        )
+    )
+    return checks
+
+
+def _table(samples: Sequence[Sample], end: Sample, warmup_s: float) -> str:
+    first, second = _halves(samples, warmup_s)
+    rows: list[tuple[str, Callable[[Sample], str]]] = [
+        ("RSS MiB", lambda s: f"{s.rss_mib:.1f}"),
+        ("threads", lambda s: str(s.threads)),
+        ("open fds", lambda s: str(s.fds)),
+        ("DB connections", lambda s: str(s.db_connections)),
+    ]
+    header = f"{'':16}{'idle':>10}{'warm':>10}{'mid':>10}{'last':>10}{'after':>10}"
+    lines = [header]
+    points = [samples[0], first[0], second[0], second[-1], end]
+    for name, show in rows:
+        lines.append(f"{name:16}" + "".join(f"{show(point):>10}" for point in points))
+    lines.append(
+        "  idle: before the load; warm: first sample after the warm-up; mid: start of the"
+        " second half; last: last sample under load; after: load stopped and settled"
+    )
+    return "\n".join(lines)
+
+
+def _options(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m loadtests.soak", description=__doc__)
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of load (>= 60)")
+    parser.add_argument("--users", type=int, default=20, help="Locust users, both classes")
+    parser.add_argument("--user-rps", type=float, default=5.0, help="requests/s each user offers")
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between samples")
+    parser.add_argument(
+        "--warmup", type=float, default=None, help="seconds left out (default: a quarter)"
+    )
+    parser.add_argument("--rss-growth-pct", type=float, default=10.0)
+    parser.add_argument("--slack", type=int, default=2, help="threads/fds/connections of noise")
+    parser.add_argument("--legacy-workers", type=int, default=10)
+    parser.add_argument("--db-pool-size", type=int, default=10)
+    parser.add_argument("--postgres-admin-url", default=None, help="soak on PostgreSQL instead")
+    parser.add_argument("--no-pin", dest="pin", action="store_false")
+    parser.add_argument("--out", type=Path, default=None, help="keep logs and CSVs here")
+    options = parser.parse_args(argv)
+    if options.duration < 60:
+        parser.error("--duration must be at least 60 seconds")
+    return options
+
+
+def run(options: argparse.Namespace) -> int:
+    pinning = Pinning.choose(options.pin)
+    with ExitStack() as stack:
+        workdir = options.out or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        workdir.mkdir(parents=True, exist_ok=True)
+        database_url = stack.enter_context(fresh_database(workdir, options.postgres_admin_url))
+        python = [sys.executable, "-m"]
+
+        carrier_port = free_port()
+        stub = ["gateway", "carrier-stub", "--port", str(carrier_port), "--latency-ms", "5"]
+        carrier = Process(
+            [*pinning.prefix(pinning.loadgen), *python, *stub],
+            log=workdir / "carrier.log",
+            env=os.environ,
+        )
+        stack.callback(carrier.stop)
+        carrier_url = f"http://127.0.0.1:{carrier_port}"
+        wait_ready(f"{carrier_url}/health", carrier)
+
+        port = free_port()
+        host = f"http://127.0.0.1:{port}"
+        env = dict(os.environ)
+        env.update(
+            GATEWAY_DATABASE_URL=database_url,
+            GATEWAY_CARRIER_URL=carrier_url,
+            GATEWAY_LEGACY_WORKERS=str(options.legacy_workers),
+            GATEWAY_DB_POOL_SIZE=str(options.db_pool_size),
+            GATEWAY_LOG_LEVEL="WARNING",
+        )
+        serve = ["gateway", "serve", "--port", str(port), "--no-migrate", "--no-seed"]
+        server = Process(
+            [*pinning.prefix(pinning.server), *python, *serve],
+            log=workdir / "server.log",
+            env=env,
+        )
+        stack.callback(server.stop)
+        wait_ready(f"{host}/health", server)
+        probe = Probe(server.popen.pid, database_url)
+        stack.callback(probe.close)
+
+        samples = [probe.sample()]
+        load = ["locust", "-f", str(HERE / "locustfile.py"), "--headless", "--host", host]
+        load += ["--users", str(options.users), "--spawn-rate", str(options.users)]
+        load += ["--run-time", f"{options.duration:g}s", "--user-rps", str(options.user_rps)]
+        # Both classes in one run: the two stacks share the server, as in production.
+        load += ["--csv", str(workdir / "soak"), "--only-summary", "LegacyUser", "V2User"]
+        locust = Process(
+            [*pinning.prefix(pinning.loadgen), *python, *load],
+            log=workdir / "locust.log",
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        )
+        stack.callback(locust.stop)
+        deadline = time.monotonic() + options.duration + LOCUST_GRACE_S
+        while locust.popen.poll() is None:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Locust did not finish:\n{locust.tail()}")
+            if server.popen.poll() is not None:
+                raise RuntimeError(f"the gateway died:\n{server.tail()}")
+            time.sleep(options.interval)
+            samples.append(probe.sample())
+        locust_exit = locust.wait()
+        time.sleep(SETTLE_S)
+        end = probe.sample()
+        idle_in_transaction = probe.idle_in_transaction()
+
+        requests, failures = _locust_totals(workdir / "soak_stats.csv")
+        warmup = options.warmup if options.warmup is not None else options.duration / 4
+        # Each stack's pool may keep pool_size connections, and the health check one.
+        connection_limit = max(options.db_pool_size, options.legacy_workers)
+        connection_limit += options.db_pool_size + 1
+        checks = [
+            Check(
+                "no failures",
+                requests > 0 and failures == 0 and locust_exit == 0,
+                f"{requests} requests, {failures} failures, Locust exit {locust_exit}",
+            ),
+            *evaluate(
+                samples[1:],
+                end,
+                warmup_s=warmup,
+                rss_growth_pct=options.rss_growth_pct,
+                slack=options.slack,
+                connection_limit=connection_limit,
+            ),
+            Check(
+                "no idle transaction",
+                idle_in_transaction == 0,
+                f"{idle_in_transaction} connections idle in transaction",
+            ),
+        ]
+        backend = "sqlite" if is_sqlite(database_url) else "postgresql"
+        print(
+            f"soak: {options.duration:g} s on {backend}, {options.users} users"
+            f" (LegacyUser + V2User) at {options.user_rps:g} requests/s each;"
+            f" {pinning.describe()}"
+        )
+        print(f"requests {requests} ({requests / options.duration:.1f}/s), failures {failures}")
+        print(_table(samples, end, warmup))
+        for check in checks:
+            print(f"{'ok  ' if check.ok else 'FAIL'} {check.what}: {check.detail}")
+        if options.out is not None:
+            print(f"logs and CSVs in {workdir}")
+        return 0 if all(check.ok for check in checks) else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(_options(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""Carrier services that misbehave in ways the stub cannot, for fault tests.
+
+- `GatedCarrier` holds every rate request until the test opens its gate: it keeps legacy
+  pool threads busy for exactly as long as a test needs, and tells the test when they are.
+- `trickling_carrier` sends its headers at once, then its body a byte at a time: a read
+  timeout per socket read never fires, only a deadline on the whole answer does.
+- `hanging_up_carrier` promises a body it never sends, and closes the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+from typing import Any
+
+from starlette.types import Receive, Scope, Send
+
+RATE = {"carrier": "gated-express", "amount": "5.40", "currency": "EUR", "eta_days": 2}
+MAX_HOLD_S = 30.0  # a test that forgets to open the gate must not hang the server for good
+
+
+async def _read_body(receive: Receive) -> None:
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        more = bool(message.get("more_body", False))
+
+
+async def _start(send: Send, length: int, content_type: bytes = b"application/json") -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(length).encode()),
+            ],
+        }
+    )
+
+
+class GatedCarrier:
+    """An ASGI carrier whose answers wait for `open_gate()`; counts the requests it holds."""
+
+    def __init__(self) -> None:
+        self._gate = threading.Event()
+        self._arrived = 0
+        self._changed = threading.Condition()
+        # The server's loop and an event in it, so that the test's thread can wake it.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._opened: asyncio.Event | None = None
+
+    @property
+    def arrived(self) -> int:
+        with self._changed:
+            return self._arrived
+
+    def wait_for_arrivals(self, count: int, timeout_s: float = 10.0) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self._arrived >= count, timeout_s)
+
+    def open_gate(self) -> None:
+        self._gate.set()
+        if self._loop is not None and self._opened is not None:
+            with contextlib.suppress(RuntimeError):  # the server has stopped already
+                self._loop.call_soon_threadsafe(self._opened.set)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        await _read_body(receive)
+        if self._opened is None:
+            self._loop, self._opened = asyncio.get_running_loop(), asyncio.Event()
+        with self._changed:
+            self._arrived += 1
+            self._changed.notify_all()
+        # The flag is checked after the event exists: an open_gate() that found no
+        # event yet has set the flag by now.
+        if not self._gate.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._opened.wait(), MAX_HOLD_S)
+        body = json.dumps(RATE).encode()
+        await _start(send, len(body))
+        await send({"type": "http.response.body", "body": body})
+
+
+def trickling_carrier(interval_s: float) -> Any:
+    """A carrier that answers a valid rate, one byte every `interval_s`."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        await _read_body(receive)
+        body = json.dumps(RATE).encode()
+        await _start(send, len(body))
+        gone = asyncio.Event()
+
+        async def watch_for_disconnect() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone.set()
+
+        watcher = asyncio.create_task(watch_for_disconnect())
+        try:
+            for index in range(len(body)):
+                if gone.is_set():
+                    return  # the client gave up: stop, so that the server can stop too
+                more = index < len(body) - 1
+                byte = body[index : index + 1]
+                await send({"type": "http.response.body", "body": byte, "more_body": more})
+                await asyncio.sleep(interval_s)
+        finally:
+            watcher.cancel()
+
+    return app
+
+
+async def hanging_up_carrier(scope: Scope, receive: Receive, send: Send) -> None:
+    """Promises 1000 bytes, sends ten, and returns: the server then drops the connection."""
+    if scope["type"] != "http":
+        return
+    await _read_body(receive)
+    await _start(send, 1000)
+    await send({"type": "http.response.body", "body": b'{"carrier"', "more_body": True})
