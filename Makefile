@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck unit soak fuzz
+.PHONY: run test lint typecheck unit soak fuzz compare
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,3 +45,8 @@ FUZZ_EXAMPLES ?= 200
 fuzz: $(DEV_STAMP)
 	GATEWAY_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest --timeout 900 \
 		tests/v2_fastapi/test_schemathesis.py tests/legacy_flask/test_fuzz.py
+
+# The side-by-side load comparison (see the README): legacy, v2 and the gunicorn baseline.
+COMPARE_ARGS ?= --users 20 --spawn-rate 10 --run-time 20s --baseline
+compare: $(DEV_STAMP)
+	$(BIN)/python -m loadtests.compare $(COMPARE_ARGS)

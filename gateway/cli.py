@@ -96,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     settings = Settings()
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    # At INFO and below SQLAlchemy logs every statement and row: password hashes, emails.
+    logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
     if args.command == "serve":
         _serve(args, settings)
     elif args.command == "db":

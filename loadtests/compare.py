@@ -76,6 +76,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     target.add_argument("--server-workers", type=int, default=1, help="server processes")
     target.add_argument(
+        "--database-url",
+        help="a PostgreSQL server to create each arm's database on (default: SQLite files)",
+    )
+    target.add_argument(
         "--legacy-threads", type=int, default=10, help="a2wsgi threads / gunicorn threads"
     )
     target.add_argument("--no-pin", action="store_true", help="do not pin cores with taskset")
@@ -117,8 +121,9 @@ def _servers_text(args: argparse.Namespace) -> str:
     if args.host is not None:
         baseline = f", baseline {args.baseline_host}" if args.baseline_host else ""
         return f"external: {args.host}{baseline}"
+    database = "PostgreSQL" if args.database_url else "SQLite"
     text = (
-        "started per arm on a fresh SQLite database: gateway under uvicorn "
+        f"started per arm on a fresh {database} database: gateway under uvicorn "
         f"({args.server_workers} worker(s), {args.legacy_threads} a2wsgi threads)"
     )
     if "baseline" in _arm_names(args):
@@ -164,7 +169,13 @@ def _arm_names(args: argparse.Namespace) -> list[str]:
 
 
 def _run_arms(args: argparse.Namespace, plan: LoadPlan, pinning: Pinning) -> dict[str, ArmResult]:
-    servers = ServerPlan(pinning, args.carrier_latency_ms, args.server_workers, args.legacy_threads)
+    servers = ServerPlan(
+        pinning,
+        args.carrier_latency_ms,
+        args.server_workers,
+        args.legacy_threads,
+        postgres_url=args.database_url,
+    )
     results: dict[str, ArmResult] = {}
     for name in _arm_names(args):
         arm = ARMS[name]

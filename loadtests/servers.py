@@ -25,7 +25,7 @@ from typing import IO
 
 from sqlalchemy import update
 
-from shop_core.database import create_sync_engine
+from shop_core.database import create_sync_engine, temporary_postgres_database
 from shop_core.migrate import upgrade
 from shop_core.models import Product
 from shop_core.seed import seed_demo_data
@@ -154,6 +154,8 @@ class ServerPlan:
     carrier_latency_ms: float
     workers: int
     legacy_threads: int
+    # None: a fresh SQLite file per arm; else a PostgreSQL server to create one on.
+    postgres_url: str | None = None
 
 
 def _environment(database_url: str, carrier_url: str, plan: ServerPlan) -> dict[str, str]:
@@ -183,14 +185,17 @@ class RunningArm:
 def started_arm(kind: str, workdir: Path, plan: ServerPlan) -> Iterator[RunningArm]:
     """A fresh database, a carrier stub and the server for `kind`, running.
 
-    Logs go to `workdir`; the database lives in a temporary directory, gone afterwards.
+    Logs go to `workdir`; the database is a temporary one, gone afterwards.
 
     `kind` is "gateway" (uvicorn serving both stacks) or "gunicorn" (the legacy app alone).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
-        database_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="loadtest-")))
-        database_url = f"sqlite:///{database_dir / 'shop.db'}"
+        if plan.postgres_url:
+            database_url = stack.enter_context(temporary_postgres_database(plan.postgres_url))
+        else:
+            scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="loadtest-")))
+            database_url = f"sqlite:///{scratch / 'shop.db'}"
         prepare_database(database_url)
         # The carrier stands in for a service elsewhere: it runs beside the load generator,
         # not on the server's core.

@@ -8,9 +8,12 @@ Sessions opened for writing carry the `WRITE_OPTIONS` execution options to ask f
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -46,11 +49,14 @@ def is_sqlite(url: str | URL) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def _pool_options(pool_size: int) -> dict[str, Any]:
+def _pool_options(pool_size: int, max_overflow: int | None = None) -> dict[str, Any]:
     # No pre-ping (a round trip on every checkout): a connection found dead raises a
     # disconnect error, answered 503, and SQLAlchemy then invalidates the whole pool,
     # so the next requests reconnect by themselves.
-    return {"pool_size": pool_size, "max_overflow": pool_size}
+    return {
+        "pool_size": pool_size,
+        "max_overflow": pool_size if max_overflow is None else max_overflow,
+    }
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -82,11 +88,33 @@ def create_sync_engine(url: str | URL, *, pool_size: int = 10) -> Engine:
     return create_engine(target, connect_args=connect_args, **_pool_options(pool_size))
 
 
-def create_async_db_engine(url: str | URL, *, pool_size: int = 10) -> AsyncEngine:
+def create_async_db_engine(
+    url: str | URL, *, pool_size: int = 10, max_overflow: int | None = None
+) -> AsyncEngine:
     target = async_url(url)
     if is_sqlite(target):
-        engine = create_async_engine(target, **_pool_options(pool_size))
+        engine = create_async_engine(target, **_pool_options(pool_size, max_overflow))
         _configure_sqlite(engine.sync_engine)
         return engine
     connect_args = {"timeout": PG_CONNECT_TIMEOUT_S}
-    return create_async_engine(target, connect_args=connect_args, **_pool_options(pool_size))
+    return create_async_engine(
+        target, connect_args=connect_args, **_pool_options(pool_size, max_overflow)
+    )
+
+
+@contextmanager
+def temporary_postgres_database(server_url: str) -> Iterator[str]:
+    """A fresh, empty database on the server of `server_url`, dropped afterwards.
+
+    For test and load runs that must start from the same state every time.
+    """
+    name = f"gateway_scratch_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(sync_url(server_url), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -22,11 +22,11 @@ from sqlalchemy.engine import make_url
 from gateway.app import create_app
 from gateway.background_server import BackgroundServer
 from gateway.carrier_stub import CarrierBehaviour, create_carrier_app
-from shop_core.database import create_sync_engine
+from shop_core.database import create_sync_engine, temporary_postgres_database
 from shop_core.migrate import upgrade
 from shop_core.seed import seed_demo_data
 from shop_core.settings import Settings
-from tests.support import DEMO_PASSWORD, STACKS, Stack, postgres_database
+from tests.support import DEMO_PASSWORD, STACKS, Stack
 
 POSTGRES_ADMIN_URL = os.environ.get("GATEWAY_TEST_DATABASE_URL")
 BACKENDS = ["sqlite", "postgresql"] if POSTGRES_ADMIN_URL else ["sqlite"]
@@ -43,7 +43,7 @@ def database_url(
         yield url
         return
     assert POSTGRES_ADMIN_URL is not None
-    with postgres_database(POSTGRES_ADMIN_URL) as url:
+    with temporary_postgres_database(POSTGRES_ADMIN_URL) as url:
         _prepare(url)
         yield url
 

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import requests
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-
-from shop_core.database import sync_url
 
 DEMO_PASSWORD = "demo"
 STACKS = ["legacy", "v2"]
@@ -124,18 +117,3 @@ def assert_error(stack: Stack, answer: requests.Response, status: int) -> dict[s
         assert body["status"] == status
         assert {"type", "title", "status", "detail"} <= set(body)
     return body
-
-
-@contextmanager
-def postgres_database(admin_url: str) -> Iterator[str]:
-    """A fresh PostgreSQL database for the duration, dropped afterwards."""
-    name = f"gateway_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(sync_url(admin_url), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from shop_core.database import WRITE_OPTIONS, create_async_db_engine
+from shop_core.database import WRITE_OPTIONS, create_async_db_engine, is_sqlite
 from shop_core.settings import Settings
 from v2_fastapi.api.main import api_router
 from v2_fastapi.carrier import CarrierClient
@@ -50,12 +50,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """
     settings: Settings = app.state.settings
     engine = create_async_db_engine(settings.database_url, pool_size=settings.db_pool_size)
+    # SQLite has one writer at a time. v2's writers queue for a single write connection in
+    # the event loop, in order, rather than each waiting in SQLite's busy handler, which
+    # sleeps and polls: under a burst of orders that made the tail seconds long.
+    write_engine = (
+        create_async_db_engine(settings.database_url, pool_size=1, max_overflow=0)
+        if is_sqlite(settings.database_url)
+        else engine
+    )
     carrier = CarrierClient(base_url=settings.carrier_url, timeout_s=settings.carrier_timeout_s)
     app.state.engine = engine
     # expire_on_commit=False: a committed row is still read to build the response.
     app.state.sessions = async_sessionmaker(engine, expire_on_commit=False)
     app.state.write_sessions = async_sessionmaker(
-        engine.execution_options(**WRITE_OPTIONS), expire_on_commit=False
+        write_engine.execution_options(**WRITE_OPTIONS), expire_on_commit=False
     )
     app.state.carrier = carrier
     try:
@@ -63,6 +71,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         await carrier.close()
         await engine.dispose()
+        await write_engine.dispose()
 
 
 def _operation_id(route: APIRoute) -> str:
