@@ -146,6 +146,42 @@ def prepare_database(url: str) -> None:
         engine.dispose()
 
 
+@contextmanager
+def fresh_database(postgres_url: str | None) -> Iterator[str]:
+    """A migrated, seeded database of its own, gone afterwards.
+
+    A SQLite file in a temporary directory, or, with `postgres_url`, a new database on
+    that PostgreSQL server.
+    """
+    with ExitStack() as stack:
+        if postgres_url:
+            url = stack.enter_context(temporary_postgres_database(postgres_url))
+        else:
+            scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="loadtest-")))
+            url = f"sqlite:///{scratch / 'shop.db'}"
+        prepare_database(url)
+        yield url
+
+
+def start_carrier(stack: ExitStack, *, pinning: Pinning, latency_ms: float, log: Path) -> str:
+    """Start the carrier stub (stopped with `stack`) and return its URL once it answers.
+
+    The carrier stands in for a service elsewhere: it runs beside the load generator, not
+    on the server's core.
+    """
+    port = free_port()
+    stub = ["carrier-stub", "--port", str(port), "--latency-ms", str(latency_ms)]
+    carrier = Process(
+        [*pinning.prefix(pinning.loadgen), sys.executable, "-m", "gateway", *stub],
+        log=log / "carrier.log",
+        env=os.environ,
+    )
+    stack.callback(carrier.stop)
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(f"{url}/health", carrier)
+    return url
+
+
 @dataclass(frozen=True)
 class ServerPlan:
     """How to start the servers of a managed run."""
@@ -191,25 +227,10 @@ def started_arm(kind: str, workdir: Path, plan: ServerPlan) -> Iterator[RunningA
     """
     workdir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
-        if plan.postgres_url:
-            database_url = stack.enter_context(temporary_postgres_database(plan.postgres_url))
-        else:
-            scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="loadtest-")))
-            database_url = f"sqlite:///{scratch / 'shop.db'}"
-        prepare_database(database_url)
-        # The carrier stands in for a service elsewhere: it runs beside the load generator,
-        # not on the server's core.
-        carrier_port = free_port()
-        stub = ["carrier-stub", "--port", str(carrier_port)]
-        stub += ["--latency-ms", str(plan.carrier_latency_ms)]
-        carrier = Process(
-            [*plan.pinning.prefix(plan.pinning.loadgen), sys.executable, "-m", "gateway", *stub],
-            log=workdir / "carrier.log",
-            env=os.environ,
+        database_url = stack.enter_context(fresh_database(plan.postgres_url))
+        carrier_url = start_carrier(
+            stack, pinning=plan.pinning, latency_ms=plan.carrier_latency_ms, log=workdir
         )
-        stack.callback(carrier.stop)
-        carrier_url = f"http://127.0.0.1:{carrier_port}"
-        wait_ready(f"{carrier_url}/health", carrier)
 
         port = free_port()
         env = _environment(database_url, carrier_url, plan)

@@ -1,7 +1,7 @@
 """A soak: mixed reads and writes on /legacy and /v2 at once, for a while; the server stays flat.
 
     python -m loadtests.soak --duration 60
-    python -m loadtests.soak --duration 600 --postgres-admin-url postgresql://postgres@127.0.0.1/test
+    python -m loadtests.soak --duration 600 --database-url postgresql://postgres@127.0.0.1/test
 
 Starts the carrier stub and the gateway (`gateway serve`, one process) on a fresh database,
 runs Locust's `LegacyUser` and `V2User` together in one headless run, and samples the
@@ -29,16 +29,22 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from loadtests.servers import Pinning, Process, free_port, prepare_database, wait_ready
+from loadtests.servers import (
+    Pinning,
+    Process,
+    free_port,
+    fresh_database,
+    start_carrier,
+    wait_ready,
+)
 from shop_core.database import is_sqlite, sync_url
 
 HERE = Path(__file__).resolve().parent
@@ -123,30 +129,6 @@ class Probe:
 
 def _monitor(database_url: str) -> Engine:
     return create_engine(sync_url(database_url), pool_size=1, max_overflow=0)
-
-
-@contextmanager
-def fresh_database(workdir: Path, postgres_admin_url: str | None) -> Iterator[str]:
-    """A new SQLite file, or a new PostgreSQL database dropped afterwards."""
-    if postgres_admin_url is None:
-        url = f"sqlite:///{workdir / 'soak.db'}"
-        prepare_database(url)
-        yield url
-        return
-    name = f"soak_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(sync_url(postgres_admin_url), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        rendered = (
-            make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
-        )
-        prepare_database(rendered)
-        yield rendered
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _locust_totals(stats_csv: Path) -> tuple[int, int]:
@@ -260,7 +242,9 @@ def _options(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--slack", type=int, default=2, help="threads/fds/connections of noise")
     parser.add_argument("--legacy-workers", type=int, default=10)
     parser.add_argument("--db-pool-size", type=int, default=10)
-    parser.add_argument("--postgres-admin-url", default=None, help="soak on PostgreSQL instead")
+    parser.add_argument(
+        "--database-url", default=None, help="a PostgreSQL server to soak on (default: SQLite)"
+    )
     parser.add_argument("--no-pin", dest="pin", action="store_false")
     parser.add_argument("--out", type=Path, default=None, help="keep logs and CSVs here")
     options = parser.parse_args(argv)
@@ -274,19 +258,9 @@ def run(options: argparse.Namespace) -> int:
     with ExitStack() as stack:
         workdir = options.out or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         workdir.mkdir(parents=True, exist_ok=True)
-        database_url = stack.enter_context(fresh_database(workdir, options.postgres_admin_url))
+        database_url = stack.enter_context(fresh_database(options.database_url))
         python = [sys.executable, "-m"]
-
-        carrier_port = free_port()
-        stub = ["gateway", "carrier-stub", "--port", str(carrier_port), "--latency-ms", "5"]
-        carrier = Process(
-            [*pinning.prefix(pinning.loadgen), *python, *stub],
-            log=workdir / "carrier.log",
-            env=os.environ,
-        )
-        stack.callback(carrier.stop)
-        carrier_url = f"http://127.0.0.1:{carrier_port}"
-        wait_ready(f"{carrier_url}/health", carrier)
+        carrier_url = start_carrier(stack, pinning=pinning, latency_ms=5, log=workdir)
 
         port = free_port()
         host = f"http://127.0.0.1:{port}"

@@ -6,6 +6,9 @@ from typing import Any
 
 import requests
 
+from shop_core.security import issue_token
+from shop_core.settings import Settings
+
 DEMO_PASSWORD = "demo"
 STACKS = ["legacy", "v2"]
 
@@ -117,3 +120,15 @@ def assert_error(stack: Stack, answer: requests.Response, status: int) -> dict[s
         assert body["status"] == status
         assert {"type", "title", "status", "detail"} <= set(body)
     return body
+
+
+def bearer_for(settings: Settings, user: str, scopes: str) -> dict[str, str]:
+    """An Authorization header with a token minted for `user`, as a login would give."""
+    token = issue_token(
+        subject=user,
+        scopes=scopes,
+        secret=settings.secret_key,
+        issuer=settings.token_issuer,
+        lifetime_s=settings.token_lifetime_s,
+    )
+    return {"Authorization": f"Bearer {token.access_token}"}

@@ -25,9 +25,9 @@ from werkzeug.test import TestResponse
 import legacy_flask
 from gateway.background_server import BackgroundServer
 from shop_core.models import Customer, Order, OrderItem, Product
-from shop_core.security import issue_token
 from tests.conftest import make_settings
 from tests.fuzzing import fuzz_settings
+from tests.support import bearer_for
 
 INT32_MAX = 2**31 - 1
 EXAMPLES = 120
@@ -43,15 +43,7 @@ def app(database_url: str, carrier: BackgroundServer) -> Iterator[Flask]:
 
 @pytest.fixture(scope="module")
 def admin(app: Flask, database_url: str) -> dict[str, str]:
-    settings = make_settings(database_url)
-    token = issue_token(
-        subject="admin",
-        scopes="read write admin",
-        secret=settings.secret_key,
-        issuer=settings.token_issuer,
-        lifetime_s=settings.token_lifetime_s,
-    )
-    return {"Authorization": f"Bearer {token.access_token}"}
+    return bearer_for(make_settings(database_url), "admin", "read write admin")
 
 
 @pytest.fixture(scope="module")

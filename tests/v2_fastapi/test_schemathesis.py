@@ -24,9 +24,9 @@ from schemathesis.openapi.checks import RejectedPositiveData
 
 from gateway.app import create_app
 from gateway.background_server import BackgroundServer
-from shop_core.security import issue_token
 from tests.conftest import make_settings
 from tests.fuzzing import fuzz_settings
+from tests.support import bearer_for
 
 CONFIG = SchemathesisConfig.from_dict(
     {
@@ -85,15 +85,7 @@ def gateway_app(database_url: str, carrier: BackgroundServer) -> FastAPI:
 
 @pytest.fixture
 def admin_headers(database_url: str) -> dict[str, str]:
-    settings = make_settings(database_url)
-    token = issue_token(
-        subject="admin",
-        scopes="read write admin",
-        secret=settings.secret_key,
-        issuer=settings.token_issuer,
-        lifetime_s=settings.token_lifetime_s,
-    )
-    return {"Authorization": f"Bearer {token.access_token}"}
+    return bearer_for(make_settings(database_url), "admin", "read write admin")
 
 
 @schema.parametrize()
