@@ -14,7 +14,7 @@ from shop_core.database import WRITE_OPTIONS, create_async_db_engine, is_sqlite
 from shop_core.settings import Settings
 from v2_fastapi.api.main import api_router
 from v2_fastapi.carrier import CarrierClient
-from v2_fastapi.openapi import use_problem_media_type
+from v2_fastapi.openapi import anchor_token_url, use_problem_media_type
 from v2_fastapi.problems import install_problem_handlers
 
 DESCRIPTION = """\
@@ -36,9 +36,12 @@ TAGS = [
 
 
 class _ShopAPI(FastAPI):
+    mount_path = ""
+
     def openapi(self) -> dict[str, Any]:
         if self.openapi_schema is None:
-            self.openapi_schema = use_problem_media_type(super().openapi())
+            document = use_problem_media_type(super().openapi())
+            self.openapi_schema = anchor_token_url(document, self.mount_path)
         return self.openapi_schema
 
 
@@ -92,6 +95,7 @@ def create_app(settings: Settings, *, mount_path: str = "") -> FastAPI:
         # Tracebacks in answers only where the settings allow it: development.
         debug=settings.debug,
     )
+    app.mount_path = mount_path
     install_problem_handlers(app)
     app.state.settings = settings
     app.include_router(api_router)

@@ -26,7 +26,7 @@ SCOPES = {
 }
 _READ_METHODS = frozenset({"GET", "HEAD"})
 
-# Relative, so that Swagger UI resolves it against the server URL (the mount path).
+# Relative to the app; its OpenAPI document adds the mount path (see openapi.py).
 # auto_error=False: a missing token is answered below, as problem details.
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="auth/token", scopes=SCOPES, auto_error=False)
 

@@ -52,3 +52,16 @@ def use_problem_media_type(document: dict[str, Any]) -> dict[str, Any]:
                 if status[0] in "45" and "application/json" in content:
                     content[PROBLEM_JSON] = content.pop("application/json")
     return document
+
+
+def anchor_token_url(document: dict[str, Any], mount_path: str) -> dict[str, Any]:
+    """Give the password flow's token URL the mount path.
+
+    Swagger UI resolves a relative `tokenUrl` against the page it runs on (`/docs`), not
+    against the document's server URL, so *Authorize* would post to `/auth/token`.
+    """
+    for scheme in document.get("components", {}).get("securitySchemes", {}).values():
+        flow = scheme.get("flows", {}).get("password")
+        if flow is not None and not flow["tokenUrl"].startswith("/"):
+            flow["tokenUrl"] = f"{mount_path}/{flow['tokenUrl']}"
+    return document
