@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 from fastapi import HTTPException
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.interfaces import ORMOption
 
@@ -37,3 +38,14 @@ async def get_or_404(
     if row is None:
         raise not_found(model.__name__.lower(), row_id)
     return row
+
+
+async def commit_or_conflict(session: AsyncSession, conflict: HTTPException) -> None:
+    """Commit, or raise `conflict` when a constraint (unique index, foreign key) refuses it.
+
+    The constraint decides, not a look-up first: two concurrent requests both pass a look-up.
+    """
+    try:
+        await session.commit()
+    except IntegrityError as exc:
+        raise conflict from exc

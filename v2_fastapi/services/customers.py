@@ -6,12 +6,11 @@ from collections.abc import Sequence
 
 from fastapi import HTTPException
 from sqlalchemy import exists, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_core.models import Customer, Order
 from v2_fastapi.schemas.customers import CustomerCreate, CustomerReplace, CustomerUpdate
-from v2_fastapi.services.common import get_or_404
+from v2_fastapi.services.common import commit_or_conflict, get_or_404
 
 
 def _duplicate_email(email: str) -> HTTPException:
@@ -38,10 +37,7 @@ async def create_customer(session: AsyncSession, *, data: CustomerCreate) -> Cus
     customer = Customer(**data.model_dump(mode="json"))  # mode="json": the tier as its string
     session.add(customer)
     # The unique index decides, not a look-up first: two concurrent creates both pass one.
-    try:
-        await session.commit()
-    except IntegrityError as exc:
-        raise _duplicate_email(data.email) from exc
+    await commit_or_conflict(session, _duplicate_email(data.email))
     return customer
 
 
@@ -53,10 +49,7 @@ async def update_customer(
     for column, value in data.model_dump(mode="json").items():
         setattr(customer, column, value)
     conflict = _duplicate_email(customer.email)  # a failed flush leaves the row unreadable
-    try:
-        await session.commit()
-    except IntegrityError as exc:
-        raise conflict from exc
+    await commit_or_conflict(session, conflict)
     return customer
 
 
@@ -66,7 +59,5 @@ async def delete_customer(session: AsyncSession, *, customer_id: int) -> None:
     if await session.scalar(select(exists().where(Order.customer_id == customer_id))):
         raise conflict
     await session.delete(customer)
-    try:
-        await session.commit()
-    except IntegrityError as exc:  # an order was placed for them since the check
-        raise conflict from exc
+    # The foreign key catches an order placed for them since the check.
+    await commit_or_conflict(session, conflict)

@@ -7,13 +7,12 @@ from typing import Any
 
 from fastapi import HTTPException
 from sqlalchemy import exists, func, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_core.models import OrderItem, Product
 from shop_core.money import parse_money
 from v2_fastapi.schemas.products import ProductCreate, ProductUpdate
-from v2_fastapi.services.common import get_or_404
+from v2_fastapi.services.common import commit_or_conflict, get_or_404
 
 
 def _columns(data: ProductCreate | ProductUpdate) -> dict[str, Any]:
@@ -50,10 +49,7 @@ async def get_product(session: AsyncSession, *, product_id: int) -> Product:
 async def create_product(session: AsyncSession, *, data: ProductCreate) -> Product:
     product = Product(**_columns(data))
     session.add(product)
-    try:
-        await session.commit()
-    except IntegrityError as exc:
-        raise _duplicate_sku(data.sku) from exc
+    await commit_or_conflict(session, _duplicate_sku(data.sku))
     return product
 
 
@@ -64,10 +60,7 @@ async def update_product(
     for column, value in _columns(data).items():
         setattr(product, column, value)
     conflict = _duplicate_sku(product.sku)  # a failed flush leaves the row unreadable
-    try:
-        await session.commit()
-    except IntegrityError as exc:
-        raise conflict from exc
+    await commit_or_conflict(session, conflict)
     return product
 
 
@@ -77,7 +70,5 @@ async def delete_product(session: AsyncSession, *, product_id: int) -> None:
     if await session.scalar(select(exists().where(OrderItem.product_id == product_id))):
         raise conflict
     await session.delete(product)
-    try:
-        await session.commit()
-    except IntegrityError as exc:  # an order for it was placed since the check
-        raise conflict from exc
+    # The foreign key catches an order placed for it since the check.
+    await commit_or_conflict(session, conflict)
