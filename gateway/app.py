@@ -1,8 +1,4 @@
-"""`create_app(settings)`: the root ASGI app that mounts both stacks over one database.
-
-The root is a plain Starlette app: it only routes, and every layer it adds is paid by
-every request of both stacks. The v2 API it mounts is the FastAPI app.
-"""
+"""`create_app(settings)`: the root ASGI app that mounts both stacks over one database."""
 
 from __future__ import annotations
 
@@ -10,19 +6,16 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from fastapi import FastAPI
 from fastapi.openapi.docs import (
     get_redoc_html,
     get_swagger_ui_html,
     get_swagger_ui_oauth2_redirect_html,
 )
+from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse
-from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
 import legacy_flask
@@ -38,13 +31,13 @@ V2_PREFIX = "/v2"
 HEALTH_TIMEOUT_S = 2.0
 
 
-class _Gateway(Starlette):
+class _Gateway(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
         # Outside Starlette's own error middleware, so that its 500s get the headers too.
         return SecurityHeaders(super().build_middleware_stack(), legacy_prefix=LEGACY_PREFIX)
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings) -> FastAPI:
     flask_app = legacy_flask.create_app(settings.legacy_config())
     legacy = LegacyMount(
         flask_app,
@@ -56,7 +49,7 @@ def create_app(settings: Settings) -> Starlette:
     health_engine = create_async_db_engine(settings.database_url, pool_size=1)
 
     @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Mounted apps get no lifespan events: the gateway runs v2's and closes legacy's.
         async with v2.router.lifespan_context(v2):
             try:
@@ -66,7 +59,20 @@ def create_app(settings: Settings) -> Starlette:
                 legacy_flask.dispose_engine(flask_app)
                 await health_engine.dispose()
 
-    async def health(_: Request) -> JSONResponse:
+    app = _Gateway(
+        title="Flask to FastAPI migration gateway",
+        lifespan=lifespan,
+        debug=settings.debug,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    v2_fastapi.install_problem_handlers(app)
+    app.mount(LEGACY_PREFIX, legacy)
+    app.mount(V2_PREFIX, v2)
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> JSONResponse:
         try:
             async with asyncio.timeout(HEALTH_TIMEOUT_S), health_engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
@@ -79,29 +85,33 @@ def create_app(settings: Settings) -> Starlette:
         )
 
     # The gateway's documentation is the v2 API's: that is what new clients integrate with.
-    async def openapi(_: Request) -> JSONResponse:
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi() -> JSONResponse:
         return JSONResponse(v2.openapi())
 
-    async def swagger_ui(_: Request) -> HTMLResponse:
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
         return get_swagger_ui_html(
             openapi_url="/openapi.json",
             title=f"{v2.title} - Swagger UI",
             oauth2_redirect_url="/docs/oauth2-redirect",
         )
 
-    async def swagger_ui_redirect(_: Request) -> HTMLResponse:
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
 
-    async def redoc(_: Request) -> HTMLResponse:
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
         return get_redoc_html(openapi_url="/openapi.json", title=f"{v2.title} - ReDoc")
 
-    middleware = [
-        Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, legacy_prefix=LEGACY_PREFIX)
-    ]
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_body_bytes, legacy_prefix=LEGACY_PREFIX
+    )
     if settings.cors_origins:
         # Outside the body limit, so that a browser can read the 413 too. No credentials:
         # tokens travel in the Authorization header, never in cookies.
-        cors = Middleware(
+        app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
@@ -109,21 +119,4 @@ def create_app(settings: Settings) -> Starlette:
             expose_headers=["Location"],
             max_age=600,
         )
-        middleware.insert(0, cors)
-
-    app = _Gateway(
-        debug=settings.debug,
-        routes=[
-            Route("/health", health, methods=["GET"]),
-            Route("/openapi.json", openapi, methods=["GET"]),
-            Route("/docs", swagger_ui, methods=["GET"]),
-            Route("/docs/oauth2-redirect", swagger_ui_redirect, methods=["GET"]),
-            Route("/redoc", redoc, methods=["GET"]),
-            Mount(LEGACY_PREFIX, legacy),
-            Mount(V2_PREFIX, v2),
-        ],
-        middleware=middleware,
-        lifespan=lifespan,
-    )
-    v2_fastapi.install_problem_handlers(app)
     return app

@@ -29,7 +29,6 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from flask import Flask
 from sqlalchemy import Engine, select
-from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount
 
 import legacy_flask
@@ -133,7 +132,7 @@ def _starlette_routes(routes: list[BaseRoute]) -> tuple[set[str], dict[str, Any]
 def route_tables(gateway: BackgroundServer, settings: Settings) -> dict[str, set[str]]:
     """The routes of the gateway being served, and of the two apps it mounts."""
     root = gateway.server.config.app
-    assert isinstance(root, Starlette)
+    assert isinstance(root, FastAPI)
     gateway_keys, mounts = _starlette_routes(root.routes)
     assert set(mounts) == GATEWAY_MOUNTS, f"unclassified mounts: {set(mounts) - GATEWAY_MOUNTS}"
     assert isinstance(mounts["/legacy"], LegacyMount)

@@ -14,7 +14,6 @@ import requests
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse
 from flask import Flask
-from starlette.applications import Starlette
 
 import legacy_flask
 import v2_fastapi
@@ -222,7 +221,7 @@ def test_debug_is_refused_outside_development() -> None:
 class _Built:
     """A gateway built by the real factories, with the stacks' apps it was built from."""
 
-    gateway: Starlette
+    gateway: FastAPI
     flask: Flask
     v2: FastAPI
 
@@ -233,11 +232,6 @@ def _fail() -> None:
 
 async def _fail_async() -> None:
     _fail()
-
-
-async def _fail_request(_: Request) -> PlainTextResponse:
-    _fail()
-    return PlainTextResponse("unreachable")
 
 
 def _echo() -> str:
@@ -271,8 +265,8 @@ def _build_with_test_routes(database_url: str, **overrides: Any) -> _Built:
         patch.setattr(legacy_flask, "create_app", flask_factory)
         patch.setattr(v2_fastapi, "create_app", v2_factory)
         gateway = create_app(make_settings(database_url, **overrides))
-    gateway.add_route("/fail", _fail_request)
-    gateway.add_route("/echo", _echo_async, methods=["TRACE"])
+    gateway.add_api_route("/fail", _fail_async)
+    gateway.add_api_route("/echo", _echo_async, methods=["TRACE"])
     return _Built(gateway, built["flask"], built["v2"])
 
 
