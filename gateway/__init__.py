@@ -1,4 +1,4 @@
 """The migration gateway: one ASGI process serving the legacy Flask app and the v2 FastAPI app.
 
-Kept free of imports so that `python -m gateway` and `gateway.settings` load nothing else.
+Kept free of imports: `gateway.legacy_wsgi` (gunicorn) must not build the whole gateway.
 """

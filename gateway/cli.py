@@ -13,7 +13,7 @@ import uvicorn
 from gateway.app import create_app
 from gateway.background_server import BackgroundServer
 from gateway.carrier_stub import CarrierBehaviour, create_carrier_app
-from gateway.serving import UVICORN_OPTIONS
+from gateway.serving import UVICORN_OPTIONS, configure_logging
 from shop_core.database import create_sync_engine
 from shop_core.migrate import upgrade
 from shop_core.seed import seed_demo_data
@@ -95,9 +95,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         return
     settings = Settings()
-    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
-    # At INFO and below SQLAlchemy logs every statement and row: password hashes, emails.
-    logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
+    configure_logging(settings)
     if args.command == "serve":
         _serve(args, settings)
     elif args.command == "db":

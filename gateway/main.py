@@ -1,6 +1,13 @@
-"""The module uvicorn imports: the only place that holds a global app (`gateway.main:app`)."""
+"""The module uvicorn imports for worker processes (`gateway.main:app`).
+
+Each worker reads the settings afresh and builds its own app; `gateway serve` with one
+worker builds the app itself instead.
+"""
 
 from gateway.app import create_app
+from gateway.serving import configure_logging
 from shop_core.settings import Settings
 
-app = create_app(Settings())
+settings = Settings()
+configure_logging(settings)
+app = create_app(settings)

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response
 from werkzeug.routing import IntegerConverter, Map
 
 from legacy_flask import auth, customers, db, errors, health, orders, products, shipping
 from legacy_flask.db import dispose_engine
-from legacy_flask.schemas import INT32_MAX
+from shop_core.models import MAX_ID
 
 __all__ = ["create_app", "dispose_engine"]
 
@@ -31,17 +31,24 @@ DEFAULTS: dict[str, Any] = {
 REQUIRED = ("DATABASE_URL", "SECRET_KEY")
 
 
+class JSONDefaultResponse(Response):
+    """Answers without a body (204, automatic OPTIONS) are not labelled text/html either."""
+
+    default_mimetype = "application/json"
+
+
 class IdConverter(IntegerConverter):
     """`<id:...>`: a positive 32-bit integer; anything else in its place is a 404."""
 
     def __init__(self, url_map: Map) -> None:
-        super().__init__(url_map, min=1, max=INT32_MAX)
+        super().__init__(url_map, min=1, max=MAX_ID)
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from a config mapping (the gateway passes `Settings.legacy_config()`)."""
     # An API has no static files: without this, Flask serves /static/<path> from the package.
     app = Flask(__name__, static_folder=None)
+    app.response_class = JSONDefaultResponse
     app.config.from_mapping(DEFAULTS)
     app.config.from_mapping(test_config or {})
     missing = [key for key in REQUIRED if not app.config.get(key)]

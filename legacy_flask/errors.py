@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from marshmallow import ValidationError
-from sqlalchemy.exc import DataError, DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
@@ -64,6 +64,10 @@ def _database_error(exc: DBAPIError) -> Response:
     if isinstance(exc, OperationalError) or exc.connection_invalidated:
         logger.error("database unavailable on %s %s", request.method, request.path, exc_info=exc)
         return error_response(503, "service_unavailable", "The database is not available.")
+    if isinstance(exc, IntegrityError):
+        # A constraint refused the change: a row it depends on changed since the checks.
+        logger.warning("database refused a change: %s", exc.orig)
+        return error_response(409, "conflict", "The change conflicts with the current data.")
     if isinstance(exc, DataError):
         # A value the database cannot hold: a number beyond its column, a NUL in a text.
         logger.warning("database refused a value: %s", exc.orig)

@@ -18,12 +18,10 @@ from marshmallow.validate import Length, OneOf, Range, Regexp
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
 from shop_core.inventory import MAX_ORDER_ITEMS, MAX_QUANTITY
-from shop_core.models import Tier
+from shop_core.models import MAX_ID, Tier
 from shop_core.money import format_cents, parse_money
 from shop_core.timestamps import format_timestamp
 
-# Ids and stock are 32-bit integer columns on PostgreSQL.
-INT32_MAX = 2_147_483_647
 MAX_PER_PAGE = 100
 
 # `\Z`, not `$`: `$` also matches before a trailing newline.
@@ -91,7 +89,7 @@ class ProductSchema(LenientSchema):
     sku = fields.String(required=True, validate=Regexp(_SKU, error="Must be 1-32 of A-Z, 0-9, -."))
     name = _name()
     price = Money(required=True, attribute="price_cents")
-    stock = fields.Integer(strict=True, required=True, validate=Range(min=0, max=INT32_MAX))
+    stock = fields.Integer(strict=True, required=True, validate=Range(min=0, max=MAX_ID))
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
 
@@ -118,14 +116,14 @@ class CustomerReplaceSchema(CustomerSchema):
 
 
 class OrderItemSchema(LenientSchema):
-    product_id = fields.Integer(strict=True, required=True, validate=Range(min=1, max=INT32_MAX))
+    product_id = fields.Integer(strict=True, required=True, validate=Range(min=1, max=MAX_ID))
     quantity = fields.Integer(strict=True, required=True, validate=Range(min=1, max=MAX_QUANTITY))
     unit_price = Money(dump_only=True, attribute="unit_price_cents")
 
 
 class OrderSchema(LenientSchema):
     id = fields.Integer(dump_only=True)
-    customer_id = fields.Integer(strict=True, required=True, validate=Range(min=1, max=INT32_MAX))
+    customer_id = fields.Integer(strict=True, required=True, validate=Range(min=1, max=MAX_ID))
     status = fields.String(dump_only=True)
     items = fields.List(
         fields.Nested(OrderItemSchema),
@@ -147,7 +145,7 @@ class OrderSchema(LenientSchema):
 
 
 class PageSchema(LenientSchema):
-    page = fields.Integer(load_default=1, validate=Range(min=1, max=INT32_MAX))
+    page = fields.Integer(load_default=1, validate=Range(min=1, max=MAX_ID))
     per_page = fields.Integer(load_default=20, validate=Range(min=1, max=MAX_PER_PAGE))
 
 
@@ -160,7 +158,7 @@ class CustomerQuerySchema(PageSchema):
 
 
 class OrderQuerySchema(PageSchema):
-    customer_id = fields.Integer(load_default=None, validate=Range(min=1, max=INT32_MAX))
+    customer_id = fields.Integer(load_default=None, validate=Range(min=1, max=MAX_ID))
 
 
 class QuoteQuerySchema(LenientSchema):

@@ -16,8 +16,8 @@ from werkzeug.exceptions import BadGateway, GatewayTimeout, NotFound
 from legacy_flask.auth import require_scope
 from legacy_flask.db import get_session
 from legacy_flask.orders import order_schema
-from legacy_flask.schemas import INT32_MAX, QuoteQuerySchema, dump, load_args
-from shop_core.models import Order
+from legacy_flask.schemas import QuoteQuerySchema, dump, load_args
+from shop_core.models import MAX_ID, Order
 from shop_core.money import MONEY_PATTERN, format_cents, parse_money
 
 bp = Blueprint("shipping", __name__, url_prefix="/shipping")
@@ -112,7 +112,7 @@ def quote() -> dict[str, Any]:
     """A shipping quote for an order, from the carrier service."""
     order_id: int = load_args(query_schema)["order_id"]
     session = get_session()
-    order = session.get(Order, order_id) if 1 <= order_id <= INT32_MAX else None
+    order = session.get(Order, order_id) if 1 <= order_id <= MAX_ID else None
     if order is None:
         raise NotFound(f"Order {order_id} not found.")
     placed = dump(order_schema, order)

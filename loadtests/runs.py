@@ -19,7 +19,7 @@ from loadtests.results import (
     read_history,
     read_warmup,
 )
-from loadtests.servers import Pinning, Process, free_port
+from loadtests.servers import Pinning, Process, free_port, tail
 
 HERE = Path(__file__).resolve().parent
 LOCUSTFILE = HERE / "locustfile.py"
@@ -64,8 +64,10 @@ class LoadPlan:
             raise ValueError("--users, --spawn-rate and --run-time must be positive")
         if self.mode == "rate" and self.rate <= 0:
             raise ValueError("--rate must be positive")
-        if self.ramp_steps < 1 or self.processes < 1 or self.warmup_max_s < 0:
+        if self.ramp_steps < 1 or self.processes < 1:
             raise ValueError("--ramp-steps and --processes must be positive")
+        if self.warmup_max_s < 0:
+            raise ValueError("--warmup-max must be 0 (no warm-up) or more")
 
     @property
     def locust_run_time_s(self) -> int:
@@ -161,11 +163,11 @@ def read_arm(
     final = out / f"{arm.name}.json"
     history = out / f"{arm.name}_stats_history.csv"
     if not final.exists() or not history.exists():
-        raise LoadRunError(f"Locust wrote no results for {arm.name}:\n{_tail(log)}")
+        raise LoadRunError(f"Locust wrote no results for {arm.name}:\n{tail(log)}")
     try:
         operations, total, duration = read_final_stats(final, arm.prefix, window_s)
     except ValueError as exc:
-        raise LoadRunError(f"{exc}\n{_tail(log)}") from None
+        raise LoadRunError(f"{exc}\n{tail(log)}") from None
     warmup = read_warmup(log)
     return ArmResult(
         arm=arm.name,
@@ -188,8 +190,3 @@ def read_arm(
             "log": log.name,
         },
     )
-
-
-def _tail(log: Path, lines: int = 20) -> str:
-    text = log.read_text(errors="replace") if log.exists() else ""
-    return "\n".join(text.splitlines()[-lines:])

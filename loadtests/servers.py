@@ -113,8 +113,13 @@ class Process:
             os.killpg(self.popen.pid, signum)
 
     def tail(self, lines: int = 20) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
+        return tail(self.log, lines)
+
+
+def tail(log: Path, lines: int = 20) -> str:
+    """The last lines of a log, for an error message."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return "\n".join(text.splitlines()[-lines:])
 
 
 def wait_ready(url: str, process: Process, timeout_s: float = READY_TIMEOUT_S) -> None:

@@ -266,6 +266,9 @@ def run(options: argparse.Namespace) -> int:
         host = f"http://127.0.0.1:{port}"
         env = dict(os.environ)
         env.update(
+            # Throwaway data: the caller's GATEWAY_ENV or GATEWAY_DEBUG must not change the run.
+            GATEWAY_ENV="development",
+            GATEWAY_DEBUG="false",
             GATEWAY_DATABASE_URL=database_url,
             GATEWAY_CARRIER_URL=carrier_url,
             GATEWAY_LEGACY_WORKERS=str(options.legacy_workers),
@@ -310,9 +313,10 @@ def run(options: argparse.Namespace) -> int:
 
         requests, failures = _locust_totals(workdir / "soak_stats.csv")
         warmup = options.warmup if options.warmup is not None else options.duration / 4
-        # Each stack's pool may keep pool_size connections, and the health check one.
+        # Each stack's pool may keep pool_size connections, the health check one, and on
+        # SQLite v2 has one more for its writers.
         connection_limit = max(options.db_pool_size, options.legacy_workers)
-        connection_limit += options.db_pool_size + 1
+        connection_limit += options.db_pool_size + 1 + is_sqlite(database_url)
         checks = [
             Check(
                 "no failures",

@@ -47,7 +47,7 @@ state = Warmup()
 def _options(environment: Any) -> tuple[float, float]:
     options = environment.parsed_options
     measure = float(getattr(options, "measure_s", 0.0) or 0.0)
-    return measure, float(getattr(options, "warmup_max_s", 120.0) or 120.0)
+    return measure, float(getattr(options, "warmup_max_s", 120.0))
 
 
 def _reset(environment: Any) -> tuple[int, int]:
@@ -141,10 +141,6 @@ def install(keep: KeepRow) -> None:
 def listen(hook: Any, listener: Callable[..., None]) -> None:
     """Add a listener to a Locust event hook (its own method is untyped)."""
     hook.add_listener(listener)
-
-
-def is_over() -> bool:
-    return state.ended_at is not None
 
 
 def seconds_since_over() -> float:

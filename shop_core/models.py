@@ -23,6 +23,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shop_core.timestamps import utcnow
 
+# Ids are 32-bit integer columns: a larger id exists nowhere, and asking PostgreSQL for one
+# fails with an overflow instead of finding nothing. Stock input is held to the same range
+# (its column is 64-bit so that stock given back by cancels cannot overflow).
+MAX_ID = 2_147_483_647
+
 # Stable constraint names, so migrations can refer to them on every backend.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

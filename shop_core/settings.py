@@ -5,9 +5,9 @@ from __future__ import annotations
 import enum
 import hmac
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEVELOPMENT_SECRET = "development-secret-change-me-0123456789abcdef"  # noqa: S105
@@ -37,9 +37,14 @@ class Settings(BaseSettings):
     legacy_workers: int = Field(default=10, ge=1, le=256)
     legacy_queue_timeout_s: float = Field(default=10.0, gt=0, le=300)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
-    log_level: str = "INFO"
+    log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"
     cors_origins: list[str] = Field(default_factory=list)
     debug: bool = False
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:
@@ -53,10 +58,6 @@ class Settings(BaseSettings):
         if self.debug and self.env is not Environment.DEVELOPMENT:
             raise ValueError("GATEWAY_DEBUG is only allowed with GATEWAY_ENV=development")
         return self
-
-    @property
-    def is_development(self) -> bool:
-        return self.env is Environment.DEVELOPMENT
 
     def legacy_config(self) -> dict[str, Any]:
         """The plain mapping the Flask app reads (Flask apps are configured by dict)."""

@@ -14,10 +14,10 @@ from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 from pydantic import BeforeValidator
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shop_core.models import MAX_ID
 from shop_core.security import InvalidToken, TokenClaims, decode_token
 from shop_core.settings import Settings
 from v2_fastapi.carrier import CarrierClient
-from v2_fastapi.schemas.common import MAX_DB_INT
 
 SCOPES = {
     "read": "Read customers, orders and shipping quotes",
@@ -73,7 +73,7 @@ def _plain_integer(value: object) -> object:
 InUrl = BeforeValidator(_plain_integer)
 
 Limit = Annotated[int, Query(ge=1, le=100, description="At most this many items"), InUrl]
-Offset = Annotated[int, Query(ge=0, le=MAX_DB_INT, description="Skip this many items"), InUrl]
+Offset = Annotated[int, Query(ge=0, le=MAX_ID, description="Skip this many items"), InUrl]
 
 
 def _unauthorized(detail: str) -> HTTPException:

@@ -154,6 +154,7 @@ def test_delete_is_204_then_404(stack: Stack, unique: str, db: Engine) -> None:
     answer = stack.delete(f"/products/{product['id']}", user="admin")
     assert answer.status_code == 204
     assert answer.content == b""
+    assert "html" not in answer.headers.get("Content-Type", "")
     assert_error(stack, stack.get(f"/products/{product['id']}"), 404)
     assert_error(stack, stack.delete(f"/products/{product['id']}", user="admin"), 404)
     with db.connect() as conn:

@@ -24,12 +24,11 @@ from werkzeug.test import TestResponse
 
 import legacy_flask
 from gateway.background_server import BackgroundServer
-from shop_core.models import Customer, Order, OrderItem, Product
+from shop_core.models import MAX_ID, Customer, Order, OrderItem, Product
 from tests.conftest import make_settings
 from tests.fuzzing import fuzz_settings
 from tests.support import bearer_for
 
-INT32_MAX = 2**31 - 1
 EXAMPLES = 120
 
 
@@ -153,8 +152,8 @@ PRICE = (
     | st.integers(min_value=10**9).map(str)
     | (_not_matching(r"[0-9]{1,9}(\.[0-9]{1,2})?").map(json.dumps))
 )
-STOCK = _integer(0, INT32_MAX)
-ID = _integer(1, INT32_MAX)
+STOCK = _integer(0, MAX_ID)
+ID = _integer(1, MAX_ID)
 QUANTITY = _integer(1, 1000)
 
 
@@ -354,12 +353,12 @@ def _query_integer(low: int, high: int) -> st.SearchStrategy[str]:
 
 
 QUERY_CASES = {
-    "/products": {"page": _query_integer(1, INT32_MAX), "per_page": _query_integer(1, 100)},
-    "/customers": {"page": _query_integer(1, INT32_MAX), "per_page": _query_integer(1, 100)},
+    "/products": {"page": _query_integer(1, MAX_ID), "per_page": _query_integer(1, 100)},
+    "/customers": {"page": _query_integer(1, MAX_ID), "per_page": _query_integer(1, 100)},
     "/orders": {
-        "page": _query_integer(1, INT32_MAX),
+        "page": _query_integer(1, MAX_ID),
         "per_page": _query_integer(1, 100),
-        "customer_id": _query_integer(1, INT32_MAX),
+        "customer_id": _query_integer(1, MAX_ID),
     },
     # Out of range is a 404 here: no such order.
     "/shipping/quote": {"order_id": NOT_AN_INTEGER_TEXT | st.integers(max_value=0).map(str)},
@@ -395,7 +394,7 @@ def test_bad_ids_in_paths_are_not_found(
     @given(
         segment=st.one_of(
             st.integers(max_value=0).map(str),
-            st.integers(min_value=INT32_MAX + 1).map(str),
+            st.integers(min_value=MAX_ID + 1).map(str),
             st.text(min_size=1)
             .filter(lambda text: not (text.isascii() and text.isdigit()))
             .map(_percent_encoded),

@@ -42,3 +42,9 @@ def test_development_runs_on_the_default_secret() -> None:
 def test_nonsense_values_are_refused(name: str, value: object) -> None:
     with pytest.raises(ValueError, match=name):
         Settings(**{name: value})
+
+
+def test_log_levels_are_checked_and_case_insensitive() -> None:
+    assert Settings(log_level="info").log_level == "INFO"
+    with pytest.raises(ValueError, match="log_level"):
+        Settings(log_level="verbose")

@@ -12,12 +12,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
+from shop_core.models import MAX_ID
 from shop_core.money import MONEY_PATTERN, parse_money
 from shop_core.timestamps import format_timestamp
-
-# Ids live in 32-bit integer columns: a larger one exists nowhere. The contract caps
-# stock at the same value.
-MAX_DB_INT = 2_147_483_647
 
 
 class StrictModel(BaseModel):
@@ -30,7 +27,7 @@ def _positive(amount: str) -> str:
     return amount
 
 
-DbId = Annotated[int, Field(ge=1, le=MAX_DB_INT)]
+DbId = Annotated[int, Field(ge=1, le=MAX_ID)]
 Money = Annotated[str, Field(pattern=MONEY_PATTERN, examples=["12.50"])]
 # Money's pattern with zero amounts ruled out, for the OpenAPI document: Pydantic's regex
 # engine has no look-ahead, so `_positive` is what enforces it on input.

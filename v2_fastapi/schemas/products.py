@@ -6,12 +6,12 @@ from typing import Annotated, Self
 
 from pydantic import MISSING, Field
 
-from shop_core.models import Product
+from shop_core.models import MAX_ID, Product
 from shop_core.money import format_cents
-from v2_fastapi.schemas.common import MAX_DB_INT, Money, Name, Price, StrictModel, Timestamp
+from v2_fastapi.schemas.common import Money, Name, Price, StrictModel, Timestamp
 
 Sku = Annotated[str, Field(pattern=r"^[A-Z0-9-]{1,32}$", examples=["KB-101"])]
-Stock = Annotated[int, Field(ge=0, le=MAX_DB_INT)]
+Stock = Annotated[int, Field(ge=0, le=MAX_ID)]
 
 
 class ProductCreate(StrictModel):

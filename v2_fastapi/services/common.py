@@ -11,8 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.interfaces import ORMOption
 
-from shop_core.models import Base
-from v2_fastapi.schemas.common import MAX_DB_INT
+from shop_core.models import MAX_ID, Base
 
 RowT = TypeVar("RowT", bound=Base)
 
@@ -34,7 +33,7 @@ async def get_or_404(
 ) -> RowT:
     # An id outside the column's range matches no row; asking the database for it would
     # fail with an overflow instead of finding nothing.
-    row = await session.get(model, row_id, options=options) if 0 < row_id <= MAX_DB_INT else None
+    row = await session.get(model, row_id, options=options) if 0 < row_id <= MAX_ID else None
     if row is None:
         raise not_found(model.__name__.lower(), row_id)
     return row
