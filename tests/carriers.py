@@ -5,6 +5,7 @@
 - `trickling_carrier` sends its headers at once, then its body a byte at a time: a read
   timeout per socket read never fires, only a deadline on the whole answer does.
 - `hanging_up_carrier` promises a body it never sends, and closes the connection.
+- `oversized_carrier` answers a valid rate inside megabytes of whitespace.
 """
 
 from __future__ import annotations
@@ -126,3 +127,15 @@ async def hanging_up_carrier(scope: Scope, receive: Receive, send: Send) -> None
     await _read_body(receive)
     await _start(send, 1000)
     await send({"type": "http.response.body", "body": b'{"carrier"', "more_body": True})
+
+
+async def oversized_carrier(scope: Scope, receive: Receive, send: Send) -> None:
+    """A valid rate padded to 10 MiB of JSON: no gateway should hold that in memory."""
+    if scope["type"] != "http":
+        return
+    await _read_body(receive)
+    padding = b" " * (10 * 1024 * 1024)
+    body = json.dumps(RATE).encode()
+    await _start(send, len(padding) + len(body))
+    await send({"type": "http.response.body", "body": padding, "more_body": True})
+    await send({"type": "http.response.body", "body": body})

@@ -13,7 +13,7 @@ import pytest
 from gateway.app import create_app
 from gateway.background_server import BackgroundServer
 from gateway.carrier_stub import CarrierBehaviour, create_carrier_app
-from tests.carriers import hanging_up_carrier, trickling_carrier
+from tests.carriers import hanging_up_carrier, oversized_carrier, trickling_carrier
 from tests.conftest import make_settings
 from tests.support import STACKS, Stack, assert_error
 
@@ -72,6 +72,7 @@ FAULTS: dict[str, tuple[Callable[[], Any] | None, int]] = {
     "failing": (_stub(CarrierBehaviour(failure_rate=1.0)), 502),
     "garbage": (_stub(CarrierBehaviour(invalid_rate=1.0)), 502),
     "hanging up": (lambda: hanging_up_carrier, 502),
+    "oversized": (lambda: oversized_carrier, 502),
     "refused": (None, 502),
 }
 
