@@ -199,20 +199,21 @@ class ServerPlan:
     postgres_url: str | None = None
 
 
-def _environment(database_url: str, carrier_url: str, plan: ServerPlan) -> dict[str, str]:
+def server_environment(database_url: str, carrier_url: str, **settings: int) -> dict[str, str]:
+    """The environment of a throwaway server; `settings` become `GATEWAY_<NAME>` variables."""
     env = dict(os.environ)
     env.update(
         # Throwaway servers on throwaway data: the development secret is fine, and a
-        # GATEWAY_ENV or GATEWAY_DEBUG from the caller's shell must not change the arms.
+        # GATEWAY_ENV or GATEWAY_DEBUG from the caller's shell must not change the run.
         GATEWAY_ENV="development",
         GATEWAY_DEBUG="false",
         GATEWAY_DATABASE_URL=database_url,
         GATEWAY_CARRIER_URL=carrier_url,
-        GATEWAY_LEGACY_WORKERS=str(plan.legacy_threads),
         GATEWAY_DEMO_PASSWORD=DEMO_PASSWORD,
         # Access logs would cost the server CPU that the measurement should get.
         GATEWAY_LOG_LEVEL="WARNING",
     )
+    env.update({f"GATEWAY_{name.upper()}": str(value) for name, value in settings.items()})
     return env
 
 
@@ -238,7 +239,7 @@ def started_arm(kind: str, workdir: Path, plan: ServerPlan) -> Iterator[RunningA
         )
 
         port = free_port()
-        env = _environment(database_url, carrier_url, plan)
+        env = server_environment(database_url, carrier_url, legacy_workers=plan.legacy_threads)
         if kind == "gateway":
             command = [sys.executable, "-m", "gateway", "serve", "--host", "127.0.0.1"]
             command += ["--port", str(port), "--workers", str(plan.workers)]

@@ -42,6 +42,7 @@ from loadtests.servers import (
     Process,
     free_port,
     fresh_database,
+    server_environment,
     start_carrier,
     wait_ready,
 )
@@ -264,16 +265,11 @@ def run(options: argparse.Namespace) -> int:
 
         port = free_port()
         host = f"http://127.0.0.1:{port}"
-        env = dict(os.environ)
-        env.update(
-            # Throwaway data: the caller's GATEWAY_ENV or GATEWAY_DEBUG must not change the run.
-            GATEWAY_ENV="development",
-            GATEWAY_DEBUG="false",
-            GATEWAY_DATABASE_URL=database_url,
-            GATEWAY_CARRIER_URL=carrier_url,
-            GATEWAY_LEGACY_WORKERS=str(options.legacy_workers),
-            GATEWAY_DB_POOL_SIZE=str(options.db_pool_size),
-            GATEWAY_LOG_LEVEL="WARNING",
+        env = server_environment(
+            database_url,
+            carrier_url,
+            legacy_workers=options.legacy_workers,
+            db_pool_size=options.db_pool_size,
         )
         serve = ["gateway", "serve", "--port", str(port), "--no-migrate", "--no-seed"]
         server = Process(
