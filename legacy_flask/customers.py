@@ -21,6 +21,7 @@ from legacy_flask.schemas import (
     load_body,
     page_of,
 )
+from shop_core.emails import email_key
 from shop_core.models import Customer, Order
 
 bp = Blueprint("customers", __name__, url_prefix="/customers")
@@ -41,18 +42,18 @@ def _commit_or_conflict(session: Session, email: str) -> None:
         session.commit()
     except IntegrityError:
         session.rollback()
-        # The case-insensitive unique index decides; a check beforehand could race.
+        # The unique index on the normalised address decides; a check beforehand could race.
         raise Conflict(f"A customer with email {email!r} already exists.") from None
 
 
 @bp.get("")
 @require_scope("read")
 def list_customers() -> dict[str, Any]:
-    """List customers by id; `email` matches exactly, case-insensitively."""
+    """List customers by id; `email` matches any spelling of the address (case, width)."""
     args = load_args(query_schema)
     query = select(Customer)
     if args["email"] is not None:
-        query = query.where(func.lower(Customer.email) == func.lower(args["email"]))
+        query = query.where(Customer.email_key == email_key(args["email"]))
     session = get_session()
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     page = session.scalars(

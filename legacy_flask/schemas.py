@@ -17,6 +17,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validates_sche
 from marshmallow.validate import Length, OneOf, Range, Regexp
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
+from shop_core.emails import MAX_EMAIL_LENGTH, check_email
 from shop_core.inventory import MAX_ORDER_ITEMS, MAX_QUANTITY
 from shop_core.models import MAX_ID, Tier
 from shop_core.money import format_cents, parse_money
@@ -70,6 +71,14 @@ def _no_nul(value: str) -> None:
         raise ValidationError("Must not contain NUL characters.")
 
 
+def _valid_email(value: str) -> None:
+    # The rules both stacks share: no invisible format characters, a key that fits.
+    try:
+        check_email(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+
+
 def _name() -> fields.String:
     return fields.String(required=True, validate=[Length(min=1, max=200), _not_blank, _no_nul])
 
@@ -102,7 +111,12 @@ class CustomerSchema(LenientSchema):
     name = _name()
     email = fields.String(
         required=True,
-        validate=[Length(max=320), Regexp(_EMAIL, error="Not a valid email address."), _no_nul],
+        validate=[
+            Length(max=MAX_EMAIL_LENGTH),
+            Regexp(_EMAIL, error="Not a valid email address."),
+            _no_nul,
+            _valid_email,
+        ],
     )
     tier = fields.String(load_default=Tier.STANDARD.value, validate=_TIERS)
     created_at = Timestamp(dump_only=True)

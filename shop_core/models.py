@@ -15,12 +15,13 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Text,
     TypeDecorator,
-    func,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
+from shop_core.emails import MAX_EMAIL_LENGTH, email_key
 from shop_core.timestamps import utcnow
 
 # Ids are 32-bit integer columns: a larger id exists nowhere, and asking PostgreSQL for one
@@ -105,14 +106,26 @@ class Customer(Base):
     __tablename__ = "customers"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    email: Mapped[str] = mapped_column(String(320))
+    # As the client wrote it: clients read back what they stored.
+    email: Mapped[str] = mapped_column(String(MAX_EMAIL_LENGTH))
+    # `shop_core.emails.email_key(email)`, kept by `_keep_email_key` below. Unbounded here:
+    # rows written before the key existed get theirs however long it comes out.
+    email_key: Mapped[str] = mapped_column(Text)
     tier: Mapped[str] = mapped_column(String(16), default=Tier.STANDARD.value)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
+    @validates("email")
+    def _keep_email_key(self, _attribute: str, email: str) -> str:
+        # Every assignment of the address, by either stack or the seed, writes its key
+        # with it: no code path can store one without the other.
+        self.email_key = email_key(email)
+        return email
 
-# Emails are unique case-insensitively; the index is what enforces it under concurrency.
-Index("uq_customers_email_lower", func.lower(Customer.email), unique=True)
+
+# One customer per address in any spelling (case, compatibility forms): the index on the
+# key is what enforces it under concurrency, on every database alike.
+Index("uq_customers_email_key", Customer.email_key, unique=True)
 
 
 class Order(Base):

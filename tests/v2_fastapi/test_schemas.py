@@ -53,7 +53,11 @@ def test_customer_names_are_accepted_as_documented(
     assert answer.status_code == (201 if documented else 422), answer.text
 
 
-@pytest.mark.parametrize("character", ["", *ODD_CHARACTERS])
+# Invisible format characters (Unicode Cf), in the BMP and above it, which emails refuse.
+FORMAT_CHARACTERS = ["\u200b", "\U000e0041"]
+
+
+@pytest.mark.parametrize("character", ["", *ODD_CHARACTERS, *FORMAT_CHARACTERS])
 def test_customer_emails_are_accepted_as_documented(
     v2: Stack, document: dict[str, Any], unique: str, character: str
 ) -> None:

@@ -4,18 +4,25 @@ from __future__ import annotations
 
 from typing import Annotated, Self
 
-from pydantic import MISSING, Field, Strict
+from pydantic import MISSING, AfterValidator, Field, Strict
 
+from shop_core.emails import FORMAT_CHARACTER_CLASS, MAX_EMAIL_LENGTH, check_email
 from shop_core.models import Customer, Tier
 from v2_fastapi.schemas.common import SPACE, Name, StrictModel, Timestamp
 
+# Neither blank, NUL, nor an invisible format character (Unicode category Cf: zero-width
+# space, right-to-left override...), which the document lists for its readers.
+_EMAIL_PART = rf"[^@\x00{SPACE}{FORMAT_CHARACTER_CLASS}]+"
 Email = Annotated[
     str,
     Field(
-        max_length=320,
-        pattern=rf"^[^@\x00{SPACE}]+@[^@\x00{SPACE}]+\.[^@\x00{SPACE}]+$",
+        max_length=MAX_EMAIL_LENGTH,
+        pattern=rf"^{_EMAIL_PART}@{_EMAIL_PART}\.{_EMAIL_PART}$",
+        description="Kept as written; unique in any case or compatibility form (NFKC)",
         examples=["ada@example.com"],
     ),
+    # The rules the legacy stack applies too, with the same Unicode tables.
+    AfterValidator(check_email),
 ]
 # JSON has no enum type: strict mode would accept only `Tier` instances, never the string.
 TierName = Annotated[Tier, Strict(False)]

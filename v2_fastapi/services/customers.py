@@ -8,6 +8,7 @@ from fastapi import HTTPException
 from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shop_core.emails import email_key
 from shop_core.models import Customer, Order
 from v2_fastapi.schemas.customers import CustomerCreate, CustomerReplace, CustomerUpdate
 from v2_fastapi.services.common import commit_or_conflict, get_or_404
@@ -20,8 +21,8 @@ def _duplicate_email(email: str) -> HTTPException:
 async def list_customers(
     session: AsyncSession, *, email: str | None, limit: int, offset: int
 ) -> tuple[Sequence[Customer], int]:
-    # lower() on both sides, as the unique index uq_customers_email_lower has it.
-    where = [func.lower(Customer.email) == func.lower(email)] if email is not None else []
+    # The key the unique index is on: any spelling of the address finds its customer.
+    where = [Customer.email_key == email_key(email)] if email is not None else []
     total = await session.scalar(select(func.count()).select_from(Customer).where(*where))
     rows = await session.scalars(
         select(Customer).where(*where).order_by(Customer.id).limit(limit).offset(offset)

@@ -37,7 +37,11 @@ async def list_customers(
     limit: Limit = 20,
     offset: Offset = 0,
     email: Annotated[
-        str | None, Query(pattern=NUL_FREE, description="Exactly this email (any case)")
+        str | None,
+        Query(
+            pattern=NUL_FREE,
+            description="This email, in any case or compatibility form (NFKC)",
+        ),
     ] = None,
 ) -> CustomersPublic:
     """List customers by id, optionally the one with `email`."""
