@@ -40,6 +40,9 @@ class JSONDefaultResponse(Response):
 class IdConverter(IntegerConverter):
     """`<id:...>`: a positive 32-bit integer; anything else in its place is a 404."""
 
+    # Werkzeug's `\d+` is Unicode's: `/customers/٣` would be customer 3.
+    regex = r"[0-9]+"
+
     def __init__(self, url_map: Map) -> None:
         super().__init__(url_map, min=1, max=MAX_ID)
 

@@ -2,12 +2,13 @@
 
 The legacy API has always been lenient where the contract says so: money may be a JSON
 number as well as a string, and unknown keys are ignored. Integers in a body must be JSON
-integers. Bad input still gets a 400 that names the field.
+integers, and in a query string ASCII digits. Bad input still gets a 400 that names the field.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -29,6 +30,8 @@ MAX_PER_PAGE = 100
 _SKU = r"[A-Z0-9-]{1,32}\Z"
 _EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+\Z"
 _INVALID_MONEY = "Must be an amount with at most 2 decimals, like 12.50."
+# An integer in a URL, as v2 reads one: ASCII digits, a `-` at most (a range says the rest).
+_QUERY_INTEGER = re.compile(r"-?[0-9]+")
 
 
 class Money(fields.Field[int]):
@@ -51,6 +54,21 @@ class Money(fields.Field[int]):
         if cents <= 0:
             raise ValidationError("Must be greater than 0.")
         return cents
+
+
+class QueryInteger(fields.Integer):
+    """An integer in the query string, written in ASCII digits.
+
+    `int()`, and so marshmallow's Integer, also reads `1_0`, `+5`, `" 5"` and the digits of
+    other scripts (`٣` is 3): a client that sends those has sent no number, and v2 says so.
+    """
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> int:
+        if not isinstance(value, str) or not _QUERY_INTEGER.fullmatch(value):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class Timestamp(fields.Field[datetime]):
@@ -159,8 +177,8 @@ class OrderSchema(LenientSchema):
 
 
 class PageSchema(LenientSchema):
-    page = fields.Integer(load_default=1, validate=Range(min=1, max=MAX_ID))
-    per_page = fields.Integer(load_default=20, validate=Range(min=1, max=MAX_PER_PAGE))
+    page = QueryInteger(load_default=1, validate=Range(min=1, max=MAX_ID))
+    per_page = QueryInteger(load_default=20, validate=Range(min=1, max=MAX_PER_PAGE))
 
 
 class ProductQuerySchema(PageSchema):
@@ -172,11 +190,11 @@ class CustomerQuerySchema(PageSchema):
 
 
 class OrderQuerySchema(PageSchema):
-    customer_id = fields.Integer(load_default=None, validate=Range(min=1, max=MAX_ID))
+    customer_id = QueryInteger(load_default=None, validate=Range(min=1, max=MAX_ID))
 
 
 class QuoteQuerySchema(LenientSchema):
-    order_id = fields.Integer(required=True)
+    order_id = QueryInteger(required=True)
 
 
 def _check_streamed_size() -> None:

@@ -74,3 +74,49 @@ def test_out_of_range_paging_is_rejected(
 ) -> None:
     stack = Stack(name, gateway.url, tokens)
     assert_error(stack, stack.get("/products", params=params), stack.invalid_status)
+
+
+# Integers that Python's int() reads, and that a URL does not hold: an underscore, a sign,
+# spaces, Arabic-Indic, fullwidth and mathematical digits. Both stacks refuse them.
+NOT_INTEGERS = ["1_0", "+5", " 5", "5 ", "\u0663", "\uff15", "\U0001d7d3"]
+# (path, the parameter on legacy, the parameter on v2)
+INTEGER_PARAMETERS = [
+    ("/products", "page", "offset"),
+    ("/products", "per_page", "limit"),
+    ("/orders", "customer_id", "customer_id"),
+    ("/shipping/quote", "order_id", "order_id"),
+]
+
+
+@pytest.mark.parametrize("value", NOT_INTEGERS)
+@pytest.mark.parametrize(
+    ("path", "legacy_name", "v2_name"),
+    INTEGER_PARAMETERS,
+    ids=[legacy_name for _, legacy_name, _ in INTEGER_PARAMETERS],
+)
+def test_query_integers_are_ascii_digits_only(
+    stack: Stack, path: str, legacy_name: str, v2_name: str, value: str
+) -> None:
+    name = legacy_name if stack.name == "legacy" else v2_name
+    body = assert_error(
+        stack, stack.get(path, params={name: value}, user="viewer"), stack.invalid_status
+    )
+    if stack.name == "legacy":
+        assert set(body["error"]["fields"]) == {name}
+    else:
+        assert [error["loc"] for error in body["errors"]] == [["query", name]]
+
+
+# ASCII digits to Arabic-Indic (U+0660..) and fullwidth (U+FF10..) ones.
+OTHER_DIGITS = {
+    "arabic-indic": str.maketrans("0123456789", "".join(chr(0x660 + d) for d in range(10))),
+    "fullwidth": str.maketrans("0123456789", "".join(chr(0xFF10 + d) for d in range(10))),
+}
+
+
+@pytest.mark.parametrize("digits", list(OTHER_DIGITS))
+def test_an_id_in_other_digits_names_no_resource(stack: Stack, unique: str, digits: str) -> None:
+    product = stack.create_product(unique)
+    answer = stack.get(f"/products/{str(product['id']).translate(OTHER_DIGITS[digits])}")
+    # Not a number, so no resource: what each stack answers for any non-numeric id (README).
+    assert_error(stack, answer, 404 if stack.name == "legacy" else stack.invalid_status)
