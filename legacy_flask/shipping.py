@@ -37,10 +37,18 @@ def _ask_carrier(payload: dict[str, Any]) -> Any:
     timeout: float = current_app.config["CARRIER_TIMEOUT_S"]
     started = time.monotonic()
     try:
-        # stream=True: the body is read below, against the deadline.
-        with requests.post(
-            f"{base_url.rstrip('/')}/v1/rates", json=payload, timeout=timeout, stream=True
-        ) as response:
+        with (
+            _carrier_session() as http,
+            http.post(
+                f"{base_url.rstrip('/')}/v1/rates",
+                json=payload,
+                timeout=timeout,
+                # A redirect is an answer that is not a rate: 502, like any other. Followed, it
+                # would send the order to wherever the carrier (or whoever answers for it) names.
+                allow_redirects=False,
+                stream=True,  # the body is read below, against the deadline
+            ) as response,
+        ):
             if not 200 <= response.status_code < 300:
                 raise BadGateway(f"The carrier answered {response.status_code}.")
             content = _read_before(response, started + timeout)
@@ -55,6 +63,19 @@ def _ask_carrier(payload: dict[str, Any]) -> Any:
         return json.loads(content)
     except (ValueError, RecursionError):
         raise BadGateway("The carrier's answer is not JSON.") from None
+
+
+def _carrier_session() -> requests.Session:
+    """A session, as `requests.post` makes one per call, that ignores the environment.
+
+    requests reads HTTP_PROXY, HTTPS_PROXY, NO_PROXY, .netrc and REQUESTS_CA_BUNDLE at
+    every call (`trust_env`): a proxy variable set for some other program would reroute
+    the quotes, and only on this stack (v2's aiohttp reads none of them). The carrier's
+    address is a setting, and the settings are the only configuration read.
+    """
+    session = requests.Session()
+    session.trust_env = False
+    return session
 
 
 def _read_before(response: requests.Response, deadline: float) -> bytes:

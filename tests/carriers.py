@@ -6,6 +6,9 @@
   timeout per socket read never fires, only a deadline on the whole answer does.
 - `hanging_up_carrier` promises a body it never sends, and closes the connection.
 - `oversized_carrier` answers a valid rate inside megabytes of whitespace.
+- `redirecting_carrier` answers every request with a redirect elsewhere, and
+  `CountingCarrier` answers a valid rate and counts who asked: the place a redirect
+  points to, which no gateway should call.
 """
 
 from __future__ import annotations
@@ -139,3 +142,49 @@ async def oversized_carrier(scope: Scope, receive: Receive, send: Send) -> None:
     await _start(send, len(padding) + len(body))
     await send({"type": "http.response.body", "body": padding, "more_body": True})
     await send({"type": "http.response.body", "body": body})
+
+
+def redirecting_carrier(location: str, status: int = 307) -> Any:
+    """A carrier that has moved: `status` with `Location: location`, and no rate.
+
+    307 keeps the method and the body, so a client that follows it posts the order again,
+    to wherever the carrier (or whoever answers in its place) points.
+    """
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        await _read_body(receive)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"location", location.encode()), (b"content-length", b"0")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})
+
+    return app
+
+
+class CountingCarrier:
+    """A carrier that answers every request with a valid rate and counts them."""
+
+    def __init__(self) -> None:
+        self._calls = 0
+        self._lock = threading.Lock()
+
+    @property
+    def calls(self) -> int:
+        with self._lock:
+            return self._calls
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        with self._lock:
+            self._calls += 1
+        await _read_body(receive)
+        body = json.dumps(RATE).encode()
+        await _start(send, len(body))
+        await send({"type": "http.response.body", "body": body})

@@ -34,6 +34,9 @@ class CarrierClient:
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=CONNECTION_LIMIT),
             timeout=aiohttp.ClientTimeout(total=timeout_s),
+            # aiohttp's default, said out loud: proxy variables and .netrc in the environment
+            # are not read. The carrier's address is a setting; the legacy stack does the same.
+            trust_env=False,
         )
 
     async def close(self) -> None:
@@ -47,7 +50,10 @@ class CarrierClient:
             **order.model_dump(mode="json", include={"items", "total"}),
         }
         try:
-            async with self._session.post(self._rates_url, json=payload) as response:
+            # A redirect is not a rate: answered 502 below, as any status other than 2xx.
+            async with self._session.post(
+                self._rates_url, json=payload, allow_redirects=False
+            ) as response:
                 status, body = response.status, await _read_limited(response)
         # aiohttp's timeouts (ServerTimeoutError among them) are TimeoutErrors: catch them
         # before the ClientError they also are.

@@ -13,7 +13,13 @@ import pytest
 from gateway.app import create_app
 from gateway.background_server import BackgroundServer
 from gateway.carrier_stub import CarrierBehaviour, create_carrier_app
-from tests.carriers import hanging_up_carrier, oversized_carrier, trickling_carrier
+from tests.carriers import (
+    CountingCarrier,
+    hanging_up_carrier,
+    oversized_carrier,
+    redirecting_carrier,
+    trickling_carrier,
+)
 from tests.conftest import make_settings
 from tests.support import STACKS, Stack, assert_error
 
@@ -108,3 +114,48 @@ def test_carrier_faults_map_to_502_and_504(
     # The gateway is healthy afterwards: the health check and the same stack answer.
     assert stack.get("/health").status_code == 200
     assert stack.get(f"/orders/{order_id}", user="viewer").status_code == 200
+
+
+@pytest.fixture(scope="module")
+def redirected_gateway(database_url: str) -> Iterator[tuple[str, CountingCarrier]]:
+    """A gateway whose carrier redirects (307) to another that would answer a valid rate."""
+    elsewhere = CountingCarrier()
+    with ExitStack() as stack:
+        target = stack.enter_context(BackgroundServer(elsewhere))
+        redirector = redirecting_carrier(f"{target.url}/v1/rates")
+        carrier = stack.enter_context(BackgroundServer(redirector))
+        settings = make_settings(database_url, carrier_url=carrier.url)
+        gateway = stack.enter_context(BackgroundServer(create_app(settings)))
+        yield gateway.url, elsewhere
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_a_carrier_redirect_is_a_502_and_is_not_followed(
+    redirected_gateway: tuple[str, CountingCarrier], tokens: dict[str, str], name: str, unique: str
+) -> None:
+    url, elsewhere = redirected_gateway
+    stack = Stack(name, url, tokens)
+    order_id = _order(stack, unique)
+    answer = stack.get("/shipping/quote", params={"order_id": order_id}, user="viewer")
+    assert_error(stack, answer, 502)
+    assert elsewhere.calls == 0
+
+
+PROXY_VARIABLES = ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"]
+
+
+def test_proxy_variables_do_not_reroute_the_carrier_call(
+    stack: Stack, unique: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order_id = _order(stack, unique)
+    # The gateway's threads run in this process and read this environment at each call.
+    dead_proxy = _closed_port_url()
+    for variable in PROXY_VARIABLES:
+        monkeypatch.setenv(variable, dead_proxy)
+        monkeypatch.setenv(variable.lower(), dead_proxy)
+    for variable in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    stack.http.trust_env = False  # the test's own calls go straight to the gateway
+    answer = stack.get("/shipping/quote", params={"order_id": order_id}, user="viewer")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["carrier"] == "stub-express"
