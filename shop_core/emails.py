@@ -11,9 +11,13 @@ compatibility forms (fullwidth letters, ligatures) or full case folding (`ß` = 
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 MAX_EMAIL_LENGTH = 320
+# The key of an address may be longer than the address (`ß` is `ss`, one character can
+# become eighteen): bounded too, so that a key always fits in a PostgreSQL index entry.
+MAX_EMAIL_KEY_LENGTH = MAX_EMAIL_LENGTH
 # Unicode's format characters (category Cf) as of Unicode 15.1, as ranges of code points.
 # Written out rather than read from `unicodedata` so that v2's pattern can name them: that
 # pattern is read by Pydantic's engine, by ECMAScript's and by Schemathesis' (Python's
@@ -57,15 +61,16 @@ FORMAT_CHARACTER_CLASS = "".join(
 )
 
 
-def is_format_character(character: str) -> bool:
-    code = ord(character)
-    listed = any(first <= code <= last for first, last in FORMAT_CHARACTER_RANGES)
-    return listed or unicodedata.category(character) == "Cf"
+_LISTED_FORMAT_CHARACTER = re.compile(f"[{FORMAT_CHARACTER_CLASS}]")
 
 
-# The key of an address may be longer than the address (`ß` is `ss`, one character can
-# become eighteen): bounded too, so that a key always fits in a PostgreSQL index entry.
-MAX_EMAIL_KEY_LENGTH = MAX_EMAIL_LENGTH
+def first_format_character(text: str) -> str | None:
+    """The first format character in `text`: listed above, or Cf in this Python's tables."""
+    if text.isascii():  # no format character is ASCII: most addresses stop here
+        return None
+    if listed := _LISTED_FORMAT_CHARACTER.search(text):
+        return listed.group()
+    return next((c for c in text if unicodedata.category(c) == "Cf"), None)
 
 
 def email_key(email: str) -> str:
@@ -86,11 +91,8 @@ def check_email(email: str) -> str:
     order mark, soft hyphen...) are invisible: two addresses that look the same on screen
     could be stored as two customers, and an override can make one read as another.
     """
-    for character in email:
-        if is_format_character(character):
-            raise ValueError(
-                f"Must not contain invisible format characters (U+{ord(character):04X})."
-            )
+    if (character := first_format_character(email)) is not None:
+        raise ValueError(f"Must not contain invisible format characters (U+{ord(character):04X}).")
     if len(email_key(email)) > MAX_EMAIL_KEY_LENGTH:
         raise ValueError(
             f"Must be at most {MAX_EMAIL_KEY_LENGTH} characters once normalised "
