@@ -7,7 +7,7 @@ from typing import Annotated, Self
 from pydantic import MISSING, Field, Strict
 
 from shop_core.models import Customer, Tier
-from v2_fastapi.schemas.common import SPACE, Name, StrictModel, Timestamp
+from v2_fastapi.schemas.common import SPACE, Name, Representation, StrictModel, Timestamp
 
 Email = Annotated[
     str,
@@ -43,7 +43,7 @@ class CustomerUpdate(StrictModel):
     tier: TierName | MISSING = MISSING
 
 
-class CustomerPublic(StrictModel):
+class CustomerPublic(Representation):
     id: int
     name: str
     email: str
