@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, url_for
+from flask import Blueprint, Response, url_for
 from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import Conflict, NotFound
 
 from legacy_flask.auth import require_scope
+from legacy_flask.conditional import check_if_match, tagged, tagged_unless_current
 from legacy_flask.db import get_session
 from legacy_flask.schemas import (
     CustomerQuerySchema,
@@ -30,10 +31,18 @@ replace_schema = CustomerReplaceSchema()
 query_schema = CustomerQuerySchema()
 
 
-def _get_or_404(session: Session, customer_id: int) -> Customer:
-    customer = session.get(Customer, customer_id)
+def _get_or_404(session: Session, customer_id: int, *, for_update: bool = False) -> Customer:
+    # FOR UPDATE on PostgreSQL; on SQLite the write transaction holds the write lock already.
+    customer = session.get(Customer, customer_id, with_for_update=for_update or None)
     if customer is None:
         raise NotFound(f"Customer {customer_id} not found.")
+    return customer
+
+
+def _get_to_change(session: Session, customer_id: int) -> Customer:
+    """The customer, locked, if If-Match names their current tag."""
+    customer = _get_or_404(session, customer_id, for_update=True)
+    check_if_match(dump(customer_schema, customer))
     return customer
 
 
@@ -66,14 +75,14 @@ def list_customers() -> dict[str, Any]:
 
 @bp.get("/<id:customer_id>")
 @require_scope("read")
-def get_customer(customer_id: int) -> dict[str, Any]:
-    """One customer."""
-    return dump(customer_schema, _get_or_404(get_session(), customer_id))
+def get_customer(customer_id: int) -> Response:
+    """One customer, with their ETag."""
+    return tagged_unless_current(dump(customer_schema, _get_or_404(get_session(), customer_id)))
 
 
 @bp.post("")
 @require_scope("write")
-def create_customer() -> tuple[dict[str, Any], int, dict[str, str]]:
+def create_customer() -> Response:
     """Add a customer; the email must be new, whatever its case."""
     data = load_body(customer_schema)
     session = get_session()
@@ -81,20 +90,20 @@ def create_customer() -> tuple[dict[str, Any], int, dict[str, str]]:
     session.add(customer)
     _commit_or_conflict(session, data["email"])
     location = url_for("customers.get_customer", customer_id=customer.id)
-    return dump(customer_schema, customer), 201, {"Location": location}
+    return tagged(dump(customer_schema, customer), 201, {"Location": location})
 
 
 @bp.put("/<id:customer_id>")
 @require_scope("write")
-def replace_customer(customer_id: int) -> dict[str, Any]:
-    """Replace a customer's name, email and tier."""
+def replace_customer(customer_id: int) -> Response:
+    """Replace a customer's name, email and tier (If-Match is honoured, not required)."""
     data = load_body(replace_schema)
     session = get_session()
-    customer = _get_or_404(session, customer_id)
+    customer = _get_to_change(session, customer_id)
     for name, value in data.items():
         setattr(customer, name, value)
     _commit_or_conflict(session, data["email"])
-    return dump(customer_schema, customer)
+    return tagged(dump(customer_schema, customer))
 
 
 @bp.delete("/<id:customer_id>")
@@ -102,7 +111,7 @@ def replace_customer(customer_id: int) -> dict[str, Any]:
 def delete_customer(customer_id: int) -> tuple[str, int]:
     """Delete a customer who has no orders."""
     session = get_session()
-    customer = _get_or_404(session, customer_id)
+    customer = _get_to_change(session, customer_id)
     has_orders = Conflict(f"Customer {customer_id} has orders.")
     if session.scalar(select(exists().where(Order.customer_id == customer_id))):
         raise has_orders

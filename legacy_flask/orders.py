@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, url_for
+from flask import Blueprint, Response, url_for
 from marshmallow import ValidationError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import Conflict, NotFound
 
 from legacy_flask.auth import require_scope
+from legacy_flask.conditional import tagged, tagged_unless_current
 from legacy_flask.db import get_session
 from legacy_flask.schemas import OrderQuerySchema, OrderSchema, dump, load_args, load_body, page_of
 from shop_core.inventory import give_back_stock, take_stock
@@ -48,14 +49,14 @@ def list_orders() -> dict[str, Any]:
 
 @bp.get("/<id:order_id>")
 @require_scope("read")
-def get_order(order_id: int) -> dict[str, Any]:
-    """One order with its items."""
-    return dump(order_schema, _get_or_404(get_session(), order_id))
+def get_order(order_id: int) -> Response:
+    """One order with its items, and its ETag."""
+    return tagged_unless_current(dump(order_schema, _get_or_404(get_session(), order_id)))
 
 
 @bp.post("")
 @require_scope("write")
-def place_order() -> tuple[dict[str, Any], int, dict[str, str]]:
+def place_order() -> Response:
     """Place an order: all of its stock is taken, or nothing changes."""
     data = load_body(order_schema)
     items: list[dict[str, int]] = data["items"]
@@ -95,12 +96,12 @@ def place_order() -> tuple[dict[str, Any], int, dict[str, str]]:
     session.add(order)
     session.commit()
     location = url_for("orders.get_order", order_id=order.id)
-    return dump(order_schema, order), 201, {"Location": location}
+    return tagged(dump(order_schema, order), 201, {"Location": location})
 
 
 @bp.post("/<id:order_id>/cancel")
 @require_scope("write")
-def cancel_order(order_id: int) -> dict[str, Any]:
+def cancel_order(order_id: int) -> Response:
     """Cancel a placed order and give its stock back."""
     session = get_session()
     # The conditional UPDATE decides, so two concurrent cancels cannot both give stock back.
@@ -120,4 +121,4 @@ def cancel_order(order_id: int) -> dict[str, Any]:
         session.execute(give_back_stock(item.product_id, item.quantity))
     order = _get_or_404(session, order_id)
     session.commit()
-    return dump(order_schema, order)
+    return tagged(dump(order_schema, order))

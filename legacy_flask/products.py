@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, url_for
+from flask import Blueprint, Response, url_for
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import Conflict, NotFound
 
 from legacy_flask.auth import require_scope
+from legacy_flask.conditional import check_if_match, tagged, tagged_unless_current
 from legacy_flask.db import get_session
 from legacy_flask.schemas import (
     ProductQuerySchema,
@@ -27,10 +28,19 @@ product_schema = ProductSchema()
 query_schema = ProductQuerySchema()
 
 
-def _get_or_404(session: Session, product_id: int) -> Product:
-    product = session.get(Product, product_id)
+def _get_or_404(session: Session, product_id: int, *, for_update: bool = False) -> Product:
+    # FOR UPDATE locks the row on PostgreSQL; SQLite has no row locks and needs none, since
+    # a write transaction began with BEGIN IMMEDIATE and holds the database's write lock.
+    product = session.get(Product, product_id, with_for_update=for_update or None)
     if product is None:
         raise NotFound(f"Product {product_id} not found.")
+    return product
+
+
+def _get_to_change(session: Session, product_id: int) -> Product:
+    """The product, locked, if If-Match names its current tag: no order can slip in between."""
+    product = _get_or_404(session, product_id, for_update=True)
+    check_if_match(dump(product_schema, product))
     return product
 
 
@@ -66,14 +76,14 @@ def list_products() -> dict[str, Any]:
 
 
 @bp.get("/<id:product_id>")
-def get_product(product_id: int) -> dict[str, Any]:
-    """One product."""
-    return dump(product_schema, _get_or_404(get_session(), product_id))
+def get_product(product_id: int) -> Response:
+    """One product, with its ETag."""
+    return tagged_unless_current(dump(product_schema, _get_or_404(get_session(), product_id)))
 
 
 @bp.post("")
 @require_scope("admin")
-def create_product() -> tuple[dict[str, Any], int, dict[str, str]]:
+def create_product() -> Response:
     """Add a product; its sku must be new."""
     data = load_body(product_schema)
     session = get_session()
@@ -81,20 +91,20 @@ def create_product() -> tuple[dict[str, Any], int, dict[str, str]]:
     session.add(product)
     _commit_or_conflict(session, data["sku"])
     location = url_for("products.get_product", product_id=product.id)
-    return dump(product_schema, product), 201, {"Location": location}
+    return tagged(dump(product_schema, product), 201, {"Location": location})
 
 
 @bp.put("/<id:product_id>")
 @require_scope("admin")
-def replace_product(product_id: int) -> dict[str, Any]:
-    """Replace a product's sku, name, price and stock."""
+def replace_product(product_id: int) -> Response:
+    """Replace a product's sku, name, price and stock (If-Match is honoured, not required)."""
     data = load_body(product_schema)
     session = get_session()
-    product = _get_or_404(session, product_id)
+    product = _get_to_change(session, product_id)
     for name, value in data.items():
         setattr(product, name, value)
     _commit_or_conflict(session, data["sku"])
-    return dump(product_schema, product)
+    return tagged(dump(product_schema, product))
 
 
 @bp.delete("/<id:product_id>")
@@ -102,7 +112,7 @@ def replace_product(product_id: int) -> dict[str, Any]:
 def delete_product(product_id: int) -> tuple[str, int]:
     """Delete a product that no order mentions."""
     session = get_session()
-    product = _get_or_404(session, product_id)
+    product = _get_to_change(session, product_id)
     in_use = Conflict(f"Product {product_id} appears in an order.")
     if session.scalar(select(exists().where(OrderItem.product_id == product_id))):
         raise in_use

@@ -23,6 +23,13 @@ The shop API, reimplemented on FastAPI. It serves the same rows as the legacy AP
 Errors are RFC 9457 problem details (`application/problem+json`). Requests are strict:
 unknown fields are rejected, ids and quantities are JSON integers, money is a string
 like `"12.50"`. Get a token with *Authorize* (users `admin`, `clerk`, `viewer`).
+
+Single resources carry a strong `ETag` (the same for a row as on the legacy API); it changes
+whenever the resource does, an order taking stock included. `PUT`, `PATCH` and `DELETE` of
+products and customers honour `If-Match`: a tag that is no longer current gets 412 and
+changes nothing. If-Match is optional, and recommended: a `PUT` without it replaces every
+field, stock included, even if an order took stock since the client read the product.
+`GET` of a single resource answers 304 to an `If-None-Match` naming its current tag.
 """
 
 TAGS = [

@@ -1,4 +1,4 @@
-"""What the OpenAPI document says about errors and created resources."""
+"""What the OpenAPI document says about errors, created resources and entity tags."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ _DESCRIPTIONS = {
     403: "The token lacks the scope this operation needs",
     404: "No such resource",
     409: "Conflicts with the current state of the data",
+    412: "If-Match named no current entity tag: the resource changed since it was read",
     413: "The request body is too large",
     422: "The request is not valid",
     502: "The carrier service failed or gave an invalid answer",
@@ -30,11 +31,27 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
+# The tag `shop_core.etags.etag_of` makes: a quoted hash, the same on both stacks.
+ETAG_HEADER: dict[str, Any] = {
+    "description": "The resource's strong entity tag, for If-Match and If-None-Match",
+    "required": True,
+    "schema": {"type": "string", "pattern": '^"[0-9a-f]{32}"$'},
+}
+
+# `responses=` entries for answers that carry one resource, and its ETag.
+TAGGED: dict[int | str, dict[str, Any]] = {200: {"headers": {"ETag": ETAG_HEADER}}}
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {
+        "description": "Not Modified: If-None-Match names the current entity tag",
+        "headers": {"ETag": ETAG_HEADER},
+    }
+}
 CREATED: dict[int | str, dict[str, Any]] = {
     201: {
         "description": "Created",
         "headers": {
-            "Location": {"description": "The new resource's path", "schema": {"type": "string"}}
+            "Location": {"description": "The new resource's path", "schema": {"type": "string"}},
+            "ETag": ETAG_HEADER,
         },
     }
 }

@@ -210,6 +210,30 @@ def test_cors_answers_the_configured_origins_only(
     assert "access-control-allow-origin" not in _cors_headers(other)
 
 
+@pytest.mark.parametrize("stack", ["legacy", "v2"])
+def test_cors_lets_browsers_send_if_match_and_read_etag(
+    cors_gateway: BackgroundServer, stack: str
+) -> None:
+    url = f"{cors_gateway.url}/{stack}/products/1"
+    preflight = requests.options(
+        url,
+        headers={
+            "Origin": ALLOWED_ORIGIN,
+            "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": "authorization, content-type, if-match",
+        },
+        timeout=10,
+    )
+    assert preflight.status_code == 200, preflight.text
+    allowed = preflight.headers["access-control-allow-headers"].lower()
+    assert {"if-match", "if-none-match"} <= {h.strip() for h in allowed.split(",")}
+
+    simple = requests.get(url, headers={"Origin": ALLOWED_ORIGIN}, timeout=10)
+    assert simple.headers["ETag"]
+    exposed = simple.headers["access-control-expose-headers"].lower()
+    assert "etag" in {h.strip() for h in exposed.split(",")}
+
+
 def test_debug_is_refused_outside_development() -> None:
     for env in ("production", "test"):
         with pytest.raises(ValueError, match="GATEWAY_DEBUG"):

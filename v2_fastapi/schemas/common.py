@@ -12,6 +12,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
+from shop_core.etags import etag_of
 from shop_core.models import MAX_ID
 from shop_core.money import MONEY_PATTERN, parse_money
 from shop_core.timestamps import format_timestamp
@@ -19,6 +20,15 @@ from shop_core.timestamps import format_timestamp
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Representation(StrictModel):
+    """A single resource as the API answers it: its entity tag is that JSON object's."""
+
+    def etag(self) -> str:
+        # mode="json": the object as sent (money and timestamps as their strings), which is
+        # also what legacy answers for the same row, so the tag is the same on both stacks.
+        return etag_of(self.model_dump(mode="json"))
 
 
 def _positive(amount: str) -> str:

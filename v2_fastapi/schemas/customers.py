@@ -8,7 +8,7 @@ from pydantic import MISSING, AfterValidator, Field, Strict
 
 from shop_core.emails import FORMAT_CHARACTER_CLASS, MAX_EMAIL_LENGTH, check_email
 from shop_core.models import Customer, Tier
-from v2_fastapi.schemas.common import SPACE, Name, StrictModel, Timestamp
+from v2_fastapi.schemas.common import SPACE, Name, Representation, StrictModel, Timestamp
 
 # Neither blank, NUL, nor an invisible format character (Unicode category Cf: zero-width
 # space, right-to-left override...), which the document lists for its readers.
@@ -50,7 +50,7 @@ class CustomerUpdate(StrictModel):
     tier: TierName | MISSING = MISSING
 
 
-class CustomerPublic(StrictModel):
+class CustomerPublic(Representation):
     id: int
     name: str
     email: str

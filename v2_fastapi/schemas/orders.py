@@ -9,7 +9,7 @@ from pydantic import Field, Strict, field_validator
 from shop_core.inventory import MAX_ORDER_ITEMS, MAX_QUANTITY
 from shop_core.models import Order, OrderStatus
 from shop_core.money import format_cents
-from v2_fastapi.schemas.common import DbId, Money, StrictModel, Timestamp
+from v2_fastapi.schemas.common import DbId, Money, Representation, StrictModel, Timestamp
 
 Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
 
@@ -37,7 +37,7 @@ class OrderItemPublic(StrictModel):
     unit_price: Money
 
 
-class OrderPublic(StrictModel):
+class OrderPublic(Representation):
     id: int
     customer_id: int
     status: Annotated[OrderStatus, Strict(False)]

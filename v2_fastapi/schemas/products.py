@@ -8,7 +8,7 @@ from pydantic import MISSING, Field
 
 from shop_core.models import MAX_ID, Product
 from shop_core.money import format_cents
-from v2_fastapi.schemas.common import Money, Name, Price, StrictModel, Timestamp
+from v2_fastapi.schemas.common import Money, Name, Price, Representation, StrictModel, Timestamp
 
 Sku = Annotated[str, Field(pattern=r"^[A-Z0-9-]{1,32}$", examples=["KB-101"])]
 Stock = Annotated[int, Field(ge=0, le=MAX_ID)]
@@ -32,7 +32,7 @@ class ProductUpdate(StrictModel):
     stock: Stock | MISSING = MISSING
 
 
-class ProductPublic(StrictModel):
+class ProductPublic(Representation):
     id: int
     sku: str
     name: str

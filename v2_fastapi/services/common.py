@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.interfaces import ORMOption
 
+from shop_core.etags import PRECONDITION_FAILED, if_match_passes
 from shop_core.models import MAX_ID, Base
 
 RowT = TypeVar("RowT", bound=Base)
@@ -29,14 +30,35 @@ def invalid(issues: list[tuple[tuple[str | int, ...], str]]) -> RequestValidatio
 
 
 async def get_or_404(
-    session: AsyncSession, model: type[RowT], row_id: int, *, options: Sequence[ORMOption] = ()
+    session: AsyncSession,
+    model: type[RowT],
+    row_id: int,
+    *,
+    options: Sequence[ORMOption] = (),
+    for_update: bool = False,
 ) -> RowT:
+    """The row, or a 404; `for_update` locks it until the transaction ends.
+
+    The lock is `SELECT ... FOR UPDATE` on PostgreSQL; SQLite has no row locks and needs
+    none: a write session began with BEGIN IMMEDIATE and holds the database's write lock.
+    """
     # An id outside the column's range matches no row; asking the database for it would
     # fail with an overflow instead of finding nothing.
-    row = await session.get(model, row_id, options=options) if 0 < row_id <= MAX_ID else None
+    lock = for_update or None
+    row = (
+        await session.get(model, row_id, options=options, with_for_update=lock)
+        if 0 < row_id <= MAX_ID
+        else None
+    )
     if row is None:
         raise not_found(model.__name__.lower(), row_id)
     return row
+
+
+def check_if_match(if_match: str | None, current_etag: str) -> None:
+    """412 unless If-Match (when sent) names `current_etag`, the tag of the row as locked."""
+    if not if_match_passes(if_match, current_etag):
+        raise HTTPException(412, PRECONDITION_FAILED)
 
 
 async def commit_or_conflict(session: AsyncSession, conflict: HTTPException) -> None:

@@ -10,8 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_core.emails import email_key
 from shop_core.models import Customer, Order
-from v2_fastapi.schemas.customers import CustomerCreate, CustomerReplace, CustomerUpdate
-from v2_fastapi.services.common import commit_or_conflict, get_or_404
+from v2_fastapi.schemas.customers import (
+    CustomerCreate,
+    CustomerPublic,
+    CustomerReplace,
+    CustomerUpdate,
+)
+from v2_fastapi.services.common import check_if_match, commit_or_conflict, get_or_404
 
 
 def _duplicate_email(email: str) -> HTTPException:
@@ -42,10 +47,21 @@ async def create_customer(session: AsyncSession, *, data: CustomerCreate) -> Cus
     return customer
 
 
+async def _get_to_change(session: AsyncSession, customer_id: int, if_match: str | None) -> Customer:
+    # Locked, and compared with If-Match as it is now, inside the write's transaction.
+    customer = await get_or_404(session, Customer, customer_id, for_update=True)
+    check_if_match(if_match, CustomerPublic.from_row(customer).etag())
+    return customer
+
+
 async def update_customer(
-    session: AsyncSession, *, customer_id: int, data: CustomerReplace | CustomerUpdate
+    session: AsyncSession,
+    *,
+    customer_id: int,
+    data: CustomerReplace | CustomerUpdate,
+    if_match: str | None = None,
 ) -> Customer:
-    customer = await get_or_404(session, Customer, customer_id)
+    customer = await _get_to_change(session, customer_id, if_match)
     # mode="json": the tier as its string; fields left out of a PATCH are not in the dump.
     for column, value in data.model_dump(mode="json").items():
         setattr(customer, column, value)
@@ -54,8 +70,10 @@ async def update_customer(
     return customer
 
 
-async def delete_customer(session: AsyncSession, *, customer_id: int) -> None:
-    customer = await get_or_404(session, Customer, customer_id)
+async def delete_customer(
+    session: AsyncSession, *, customer_id: int, if_match: str | None = None
+) -> None:
+    customer = await _get_to_change(session, customer_id, if_match)
     conflict = HTTPException(409, f"customer {customer_id} has orders")
     if await session.scalar(select(exists().where(Order.customer_id == customer_id))):
         raise conflict

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shop_core.models import OrderItem, Product
 from shop_core.money import parse_money
-from v2_fastapi.schemas.products import ProductCreate, ProductUpdate
-from v2_fastapi.services.common import commit_or_conflict, get_or_404
+from v2_fastapi.schemas.products import ProductCreate, ProductPublic, ProductUpdate
+from v2_fastapi.services.common import check_if_match, commit_or_conflict, get_or_404
 
 
 def _columns(data: ProductCreate | ProductUpdate) -> dict[str, Any]:
@@ -53,10 +53,22 @@ async def create_product(session: AsyncSession, *, data: ProductCreate) -> Produ
     return product
 
 
+async def _get_to_change(session: AsyncSession, product_id: int, if_match: str | None) -> Product:
+    # Locked, and compared with If-Match as it is now: no order can take stock between the
+    # check and the write.
+    product = await get_or_404(session, Product, product_id, for_update=True)
+    check_if_match(if_match, ProductPublic.from_row(product).etag())
+    return product
+
+
 async def update_product(
-    session: AsyncSession, *, product_id: int, data: ProductCreate | ProductUpdate
+    session: AsyncSession,
+    *,
+    product_id: int,
+    data: ProductCreate | ProductUpdate,
+    if_match: str | None = None,
 ) -> Product:
-    product = await get_or_404(session, Product, product_id)
+    product = await _get_to_change(session, product_id, if_match)
     for column, value in _columns(data).items():
         setattr(product, column, value)
     conflict = _duplicate_sku(product.sku)  # a failed flush leaves the row unreadable
@@ -64,8 +76,10 @@ async def update_product(
     return product
 
 
-async def delete_product(session: AsyncSession, *, product_id: int) -> None:
-    product = await get_or_404(session, Product, product_id)
+async def delete_product(
+    session: AsyncSession, *, product_id: int, if_match: str | None = None
+) -> None:
+    product = await _get_to_change(session, product_id, if_match)
     conflict = HTTPException(409, f"product {product_id} appears in an order")
     if await session.scalar(select(exists().where(OrderItem.product_id == product_id))):
         raise conflict

@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from v2_fastapi.conditional import IfMatch, IfNoneMatch, tagged, tagged_unless_current
 from v2_fastapi.deps import InUrl, Limit, Offset, SessionDep, require_scope, resource_path
 from v2_fastapi.json_body import JSONBodyRoute
-from v2_fastapi.openapi import CREATED, problem_responses
+from v2_fastapi.openapi import CREATED, NOT_MODIFIED, TAGGED, problem_responses
 from v2_fastapi.schemas.common import NUL_FREE
 from v2_fastapi.schemas.customers import (
     CustomerCreate,
@@ -50,10 +51,18 @@ async def list_customers(
     return CustomersPublic(items=items, total=total, limit=limit, offset=offset)
 
 
-@router.get("/{customer_id}", dependencies=_read, responses=problem_responses(404))
-async def read_customer(session: SessionDep, customer_id: CustomerId) -> CustomerPublic:
-    """Get one customer."""
-    return CustomerPublic.from_row(await customers.get_customer(session, customer_id=customer_id))
+@router.get(
+    "/{customer_id}",
+    dependencies=_read,
+    response_model=CustomerPublic,
+    responses={**TAGGED, **NOT_MODIFIED, **problem_responses(404)},
+)
+async def read_customer(
+    session: SessionDep, customer_id: CustomerId, response: Response, if_none_match: IfNoneMatch
+) -> CustomerPublic | Response:
+    """Get one customer, with its ETag."""
+    customer = await customers.get_customer(session, customer_id=customer_id)
+    return tagged_unless_current(CustomerPublic.from_row(customer), response, if_none_match)
 
 
 @router.post(
@@ -68,33 +77,48 @@ async def create_customer(
     """Add a customer; the email must be new (in any case)."""
     customer = await customers.create_customer(session, data=body)
     response.headers["Location"] = resource_path(request, "read_customer", customer_id=customer.id)
-    return CustomerPublic.from_row(customer)
+    return tagged(CustomerPublic.from_row(customer), response)
 
 
-@router.put("/{customer_id}", dependencies=_write, responses=problem_responses(404, 409, 413))
+_CHANGED = {**TAGGED, **problem_responses(404, 409, 412, 413)}
+
+
+@router.put("/{customer_id}", dependencies=_write, responses=_CHANGED)
 async def replace_customer(
-    session: SessionDep, customer_id: CustomerId, body: CustomerReplace
+    session: SessionDep,
+    customer_id: CustomerId,
+    body: CustomerReplace,
+    response: Response,
+    if_match: IfMatch,
 ) -> CustomerPublic:
-    """Replace every field of a customer."""
-    customer = await customers.update_customer(session, customer_id=customer_id, data=body)
-    return CustomerPublic.from_row(customer)
+    """Replace every field of a customer (send If-Match with the ETag read)."""
+    customer = await customers.update_customer(
+        session, customer_id=customer_id, data=body, if_match=if_match
+    )
+    return tagged(CustomerPublic.from_row(customer), response)
 
 
-@router.patch("/{customer_id}", dependencies=_write, responses=problem_responses(404, 409, 413))
+@router.patch("/{customer_id}", dependencies=_write, responses=_CHANGED)
 async def update_customer(
-    session: SessionDep, customer_id: CustomerId, body: CustomerUpdate
+    session: SessionDep,
+    customer_id: CustomerId,
+    body: CustomerUpdate,
+    response: Response,
+    if_match: IfMatch,
 ) -> CustomerPublic:
     """Change the fields given, leave the others."""
-    customer = await customers.update_customer(session, customer_id=customer_id, data=body)
-    return CustomerPublic.from_row(customer)
+    customer = await customers.update_customer(
+        session, customer_id=customer_id, data=body, if_match=if_match
+    )
+    return tagged(CustomerPublic.from_row(customer), response)
 
 
 @router.delete(
     "/{customer_id}",
     status_code=204,
     dependencies=_write,
-    responses=problem_responses(404, 409),
+    responses=problem_responses(404, 409, 412),
 )
-async def delete_customer(session: SessionDep, customer_id: CustomerId) -> None:
+async def delete_customer(session: SessionDep, customer_id: CustomerId, if_match: IfMatch) -> None:
     """Delete a customer who has no orders."""
-    await customers.delete_customer(session, customer_id=customer_id)
+    await customers.delete_customer(session, customer_id=customer_id, if_match=if_match)

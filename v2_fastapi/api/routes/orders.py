@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from v2_fastapi.conditional import IfNoneMatch, tagged, tagged_unless_current
 from v2_fastapi.deps import InUrl, Limit, Offset, SessionDep, require_scope, resource_path
 from v2_fastapi.json_body import JSONBodyRoute
-from v2_fastapi.openapi import CREATED, problem_responses
+from v2_fastapi.openapi import CREATED, NOT_MODIFIED, TAGGED, problem_responses
 from v2_fastapi.schemas.common import DbId
 from v2_fastapi.schemas.orders import OrderCreate, OrderPublic, OrdersPublic
 from v2_fastapi.services import orders
@@ -42,10 +43,18 @@ async def list_orders(
     return OrdersPublic(items=items, total=total, limit=limit, offset=offset)
 
 
-@router.get("/{order_id}", dependencies=_read, responses=problem_responses(404))
-async def read_order(session: SessionDep, order_id: OrderId) -> OrderPublic:
-    """Get one order with its items."""
-    return OrderPublic.from_row(await orders.get_order(session, order_id=order_id))
+@router.get(
+    "/{order_id}",
+    dependencies=_read,
+    response_model=OrderPublic,
+    responses={**TAGGED, **NOT_MODIFIED, **problem_responses(404)},
+)
+async def read_order(
+    session: SessionDep, order_id: OrderId, response: Response, if_none_match: IfNoneMatch
+) -> OrderPublic | Response:
+    """Get one order with its items, and its ETag."""
+    order = await orders.get_order(session, order_id=order_id)
+    return tagged_unless_current(OrderPublic.from_row(order), response, if_none_match)
 
 
 @router.post(
@@ -60,10 +69,15 @@ async def place_order(
     """Place an order: every item's stock is taken, at today's price, or nothing changes."""
     order = await orders.place_order(session, data=body)
     response.headers["Location"] = resource_path(request, "read_order", order_id=order.id)
-    return OrderPublic.from_row(order)
+    return tagged(OrderPublic.from_row(order), response)
 
 
-@router.post("/{order_id}/cancel", dependencies=_write, responses=problem_responses(404, 409))
-async def cancel_order(session: SessionDep, order_id: OrderId) -> OrderPublic:
+@router.post(
+    "/{order_id}/cancel",
+    dependencies=_write,
+    responses={**TAGGED, **problem_responses(404, 409)},
+)
+async def cancel_order(session: SessionDep, order_id: OrderId, response: Response) -> OrderPublic:
     """Cancel a placed order and give its stock back."""
-    return OrderPublic.from_row(await orders.cancel_order(session, order_id=order_id))
+    order = await orders.cancel_order(session, order_id=order_id)
+    return tagged(OrderPublic.from_row(order), response)

@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from v2_fastapi.conditional import IfMatch, IfNoneMatch, tagged, tagged_unless_current
 from v2_fastapi.deps import InUrl, Limit, Offset, SessionDep, require_scope, resource_path
 from v2_fastapi.json_body import JSONBodyRoute
-from v2_fastapi.openapi import CREATED, problem_responses
+from v2_fastapi.openapi import CREATED, NOT_MODIFIED, TAGGED, problem_responses
 from v2_fastapi.schemas.common import NUL_FREE
 from v2_fastapi.schemas.products import ProductCreate, ProductPublic, ProductsPublic, ProductUpdate
 from v2_fastapi.services import products
@@ -39,10 +40,17 @@ async def list_products(
     return ProductsPublic(items=items, total=total, limit=limit, offset=offset)
 
 
-@router.get("/{product_id}", responses=problem_responses(404))
-async def read_product(session: SessionDep, product_id: ProductId) -> ProductPublic:
-    """Get one product."""
-    return ProductPublic.from_row(await products.get_product(session, product_id=product_id))
+@router.get(
+    "/{product_id}",
+    response_model=ProductPublic,
+    responses={**TAGGED, **NOT_MODIFIED, **problem_responses(404)},
+)
+async def read_product(
+    session: SessionDep, product_id: ProductId, response: Response, if_none_match: IfNoneMatch
+) -> ProductPublic | Response:
+    """Get one product, with its ETag."""
+    product = await products.get_product(session, product_id=product_id)
+    return tagged_unless_current(ProductPublic.from_row(product), response, if_none_match)
 
 
 @router.post(
@@ -57,37 +65,52 @@ async def create_product(
     """Add a product; its sku must be new."""
     product = await products.create_product(session, data=body)
     response.headers["Location"] = resource_path(request, "read_product", product_id=product.id)
-    return ProductPublic.from_row(product)
+    return tagged(ProductPublic.from_row(product), response)
 
 
-@router.put(
-    "/{product_id}", dependencies=_admin, responses=problem_responses(401, 403, 404, 409, 413)
-)
+_CHANGED = {**TAGGED, **problem_responses(401, 403, 404, 409, 412, 413)}
+
+
+@router.put("/{product_id}", dependencies=_admin, responses=_CHANGED)
 async def replace_product(
-    session: SessionDep, product_id: ProductId, body: ProductCreate
+    session: SessionDep,
+    product_id: ProductId,
+    body: ProductCreate,
+    response: Response,
+    if_match: IfMatch,
 ) -> ProductPublic:
-    """Replace every field of a product."""
-    product = await products.update_product(session, product_id=product_id, data=body)
-    return ProductPublic.from_row(product)
+    """Replace every field of a product, stock included.
+
+    Send If-Match with the ETag read: otherwise an order placed since the read has its
+    stock overwritten by the stock sent.
+    """
+    product = await products.update_product(
+        session, product_id=product_id, data=body, if_match=if_match
+    )
+    return tagged(ProductPublic.from_row(product), response)
 
 
-@router.patch(
-    "/{product_id}", dependencies=_admin, responses=problem_responses(401, 403, 404, 409, 413)
-)
+@router.patch("/{product_id}", dependencies=_admin, responses=_CHANGED)
 async def update_product(
-    session: SessionDep, product_id: ProductId, body: ProductUpdate
+    session: SessionDep,
+    product_id: ProductId,
+    body: ProductUpdate,
+    response: Response,
+    if_match: IfMatch,
 ) -> ProductPublic:
-    """Change the fields given, leave the others."""
-    product = await products.update_product(session, product_id=product_id, data=body)
-    return ProductPublic.from_row(product)
+    """Change the fields given, leave the others (a price change leaves stock as it is)."""
+    product = await products.update_product(
+        session, product_id=product_id, data=body, if_match=if_match
+    )
+    return tagged(ProductPublic.from_row(product), response)
 
 
 @router.delete(
     "/{product_id}",
     status_code=204,
     dependencies=_admin,
-    responses=problem_responses(401, 403, 404, 409),
+    responses=problem_responses(401, 403, 404, 409, 412),
 )
-async def delete_product(session: SessionDep, product_id: ProductId) -> None:
+async def delete_product(session: SessionDep, product_id: ProductId, if_match: IfMatch) -> None:
     """Delete a product that no order refers to."""
-    await products.delete_product(session, product_id=product_id)
+    await products.delete_product(session, product_id=product_id, if_match=if_match)

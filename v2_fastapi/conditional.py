@@ -1,0 +1,67 @@
+"""Conditional requests: the If-Match and If-None-Match headers in, the ETag header out.
+
+The tags and the RFC 9110 rules are `shop_core.etags`, shared with the legacy stack.
+If-Match is checked by the services, on the row they lock for the write.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, TypeVar
+
+from fastapi import Depends, Header, Request, Response
+
+from shop_core.etags import if_none_match_passes, join_fields
+from v2_fastapi.schemas.common import Representation
+
+ResourceT = TypeVar("ResourceT", bound=Representation)
+
+IF_MATCH_DESCRIPTION = (
+    "Change or delete the resource only if its current ETag is one of these entity tags "
+    "(or `*`), else 412 and nothing changes. Optional, and recommended: send the ETag of "
+    "the representation the change is based on, so that a change made since (an order "
+    "taking stock, another client's edit) is not overwritten. Weak tags never match."
+)
+IF_NONE_MATCH_DESCRIPTION = (
+    "The ETag of a copy the client holds: if it is still current, the answer is 304 without a body."
+)
+
+
+# The parameters are declared for the OpenAPI document and for validation; the value is
+# read from every line of the field, since a list of tags may be sent on several lines.
+def _if_match(
+    request: Request,
+    if_match: Annotated[
+        str | None, Header(alias="If-Match", description=IF_MATCH_DESCRIPTION)
+    ] = None,
+) -> str | None:
+    return join_fields(request.headers.getlist("If-Match"))
+
+
+def _if_none_match(
+    request: Request,
+    if_none_match: Annotated[
+        str | None, Header(alias="If-None-Match", description=IF_NONE_MATCH_DESCRIPTION)
+    ] = None,
+) -> str | None:
+    return join_fields(request.headers.getlist("If-None-Match"))
+
+
+IfMatch = Annotated[str | None, Depends(_if_match)]
+IfNoneMatch = Annotated[str | None, Depends(_if_none_match)]
+
+
+def tagged(resource: ResourceT, response: Response) -> ResourceT:
+    """The resource, with its ETag set on the answer."""
+    response.headers["ETag"] = resource.etag()
+    return resource
+
+
+def tagged_unless_current(
+    resource: ResourceT, response: Response, if_none_match: str | None
+) -> ResourceT | Response:
+    """The resource with its ETag, or 304 if the client's copy (If-None-Match) is current."""
+    etag = resource.etag()
+    if not if_none_match_passes(if_none_match, etag):
+        return Response(status_code=304, headers={"ETag": etag})
+    response.headers["ETag"] = etag
+    return resource
