@@ -88,7 +88,9 @@ async def _authorize(
     if not token:
         raise _unauthorized("Not authenticated.")
     try:
-        claims = decode_token(token, secret=settings.secret_key, issuer=settings.token_issuer)
+        claims = decode_token(
+            token, secret=settings.secret_key.get_secret_value(), issuer=settings.token_issuer
+        )
     except InvalidToken as exc:
         raise _unauthorized("The token is invalid or has expired.") from exc
     for scope in security_scopes.scopes:

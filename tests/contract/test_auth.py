@@ -20,7 +20,7 @@ def test_login_issues_a_bearer_jwt(stack: Stack, settings: Settings, user: str, 
     assert body["expires_in"] == settings.token_lifetime_s
     claims = jwt.decode(
         body["access_token"],
-        settings.secret_key,
+        settings.secret_key.get_secret_value(),
         algorithms=["HS256"],
         issuer=settings.token_issuer,
     )
@@ -50,7 +50,7 @@ def _token(settings: Settings, **overrides: object) -> str:
     issued = issue_token(
         subject=str(claims["sub"]),
         scopes=str(claims["scope"]),
-        secret=str(overrides.get("secret", settings.secret_key)),
+        secret=str(overrides.get("secret", settings.secret_key.get_secret_value())),
         issuer=str(claims["iss"]),
         lifetime_s=int(overrides.get("lifetime_s", 3600)),  # type: ignore[call-overload]
     )
@@ -76,7 +76,7 @@ def test_forged_expired_and_foreign_tokens_are_401(stack: Stack, settings: Setti
     foreign = _token(settings, iss="someone-else")
     expired = jwt.encode(
         {"sub": "clerk", "scope": "read", "iss": settings.token_issuer, "iat": 1, "exp": 2},
-        settings.secret_key,
+        settings.secret_key.get_secret_value(),
         algorithm="HS256",
     )
     unsigned = jwt.encode(

@@ -31,7 +31,7 @@ async def login(
     issued = issue_token(
         subject=user.username,
         scopes=user.scopes,
-        secret=settings.secret_key,
+        secret=settings.secret_key.get_secret_value(),
         issuer=settings.token_issuer,
         lifetime_s=settings.token_lifetime_s,
     )
