@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     token_issuer: str = "flask-fastapi-gateway"  # noqa: S105 - a name, not a secret
     token_lifetime_s: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
     demo_password: SecretStr = Field(default=SecretStr(DEMO_PASSWORD), min_length=1)
+    # How long a token's user (whether it still exists, and its scopes) is remembered:
+    # a deleted user's tokens stop working at most this long after. 0 looks up every time.
+    user_cache_ttl_s: float = Field(default=5.0, ge=0, le=300)
     carrier_url: str | None = None
     carrier_timeout_s: float = Field(default=2.0, gt=0, le=60)
     legacy_workers: int = Field(default=10, ge=1, le=256)
@@ -85,6 +88,7 @@ class Settings(BaseSettings):
             "SECRET_KEY": self.secret_key.get_secret_value(),
             "TOKEN_ISSUER": self.token_issuer,
             "TOKEN_LIFETIME_S": self.token_lifetime_s,
+            "USER_CACHE_TTL_S": self.user_cache_ttl_s,
             "CARRIER_URL": self.carrier_url,
             "CARRIER_TIMEOUT_S": self.carrier_timeout_s,
             "MAX_CONTENT_LENGTH": self.max_body_bytes,
