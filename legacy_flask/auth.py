@@ -29,6 +29,8 @@ R = TypeVar("R")
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 login_schema = LoginSchema()
 _USERS = "legacy_flask.users"
+# RFC 6749 5.1: an answer with a token is not to be stored by any cache.
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 def init_app(app: Flask) -> None:
@@ -48,7 +50,7 @@ def _unauthorized(message: str) -> Unauthorized:
 
 
 @bp.post("/token")
-def token() -> dict[str, object]:
+def token() -> tuple[dict[str, object], dict[str, str]]:
     """Exchange a username and password for a bearer token."""
     credentials = load_body(login_schema)
     session = get_session()
@@ -71,11 +73,12 @@ def token() -> dict[str, object]:
         issuer=current_app.config["TOKEN_ISSUER"],
         lifetime_s=current_app.config["TOKEN_LIFETIME_S"],
     )
-    return {
+    body: dict[str, object] = {
         "access_token": issued.access_token,
         "token_type": "bearer",
         "expires_in": issued.expires_in,
     }
+    return body, NO_STORE
 
 
 def require_scope(scope: str) -> Callable[[Callable[P, R]], Callable[P, R]]:

@@ -29,6 +29,14 @@ def test_login_issues_a_bearer_jwt(stack: Stack, settings: Settings, user: str, 
     assert claims["exp"] - claims["iat"] == settings.token_lifetime_s
 
 
+def test_a_token_answer_is_never_stored(stack: Stack) -> None:
+    # RFC 6749 5.1: no cache between the client and the gateway may keep the token.
+    answer = stack.login("viewer", DEMO_PASSWORD)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["Cache-Control"] == "no-store"
+    assert answer.headers["Pragma"] == "no-cache"
+
+
 @pytest.mark.parametrize(("user", "password"), [("clerk", "wrong"), ("nobody", DEMO_PASSWORD)])
 def test_bad_credentials_are_401(stack: Stack, user: str, password: str) -> None:
     assert_error(stack, stack.login(user, password), 401)
