@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from gateway.serving import UVICORN_OPTIONS, configure_logging
 from shop_core.database import create_sync_engine
 from shop_core.migrate import upgrade
 from shop_core.seed import seed_demo_data
-from shop_core.settings import Settings
+from shop_core.settings import Environment, Settings
 
 log = logging.getLogger("gateway")
 
@@ -31,14 +32,20 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     serve.add_argument("--no-migrate", dest="migrate", action="store_false")
-    serve.add_argument("--no-seed", dest="seed", action="store_false")
+    serve.add_argument(
+        "--seed",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="load the demo data into an empty database "
+        "(default: in development only; refused in any other environment)",
+    )
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_upgrade = db_commands.add_parser("upgrade", help="apply the Alembic migrations")
     db_upgrade.add_argument("--revision", default="head")
 
-    commands.add_parser("seed", help="load the demo data into an empty database")
+    commands.add_parser("seed", help="load the demo data into an empty database (development only)")
 
     stub = commands.add_parser("carrier-stub", help="serve the carrier stand-in")
     stub.add_argument("--host", default="127.0.0.1")
@@ -49,20 +56,56 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _refuse_seeding_outside_development(settings: Settings) -> None:
+    # The demo users' password is public: their accounts must never exist where the
+    # gateway serves real clients.
+    if settings.env is not Environment.DEVELOPMENT:
+        raise SystemExit(
+            f"gateway: demo data is refused with GATEWAY_ENV={settings.env}: its users have "
+            "a public password; seeding is for GATEWAY_ENV=development only"
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _seed(settings: Settings) -> None:
+    _refuse_seeding_outside_development(settings)
     engine = create_sync_engine(settings.database_url, pool_size=1)
     try:
-        seeded = seed_demo_data(engine, password=settings.demo_password)
+        seeded = seed_demo_data(engine, password=settings.demo_password.get_secret_value())
     finally:
         engine.dispose()
     log.info("demo data %s", "loaded" if seeded else "already present, left alone")
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> None:
+    development = settings.env is Environment.DEVELOPMENT
+    seed = development if args.seed is None else args.seed
+    if seed:
+        # Before anything changes: a refused command leaves the database as it was.
+        _refuse_seeding_outside_development(settings)
     if args.migrate:
         upgrade(settings.database_url)
-    if args.seed:
+    if seed:
         _seed(settings)
+    if "secret_key" not in settings.model_fields_set:
+        log.info("no GATEWAY_SECRET_KEY: tokens are signed with a random key of this server's")
+        # Worker processes read their settings afresh: this is how they share the key
+        # (each would draw a key of its own, and refuse the other workers' tokens).
+        os.environ["GATEWAY_SECRET_KEY"] = settings.secret_key.get_secret_value()
+    if development and not _is_loopback(args.host):
+        log.warning(
+            "GATEWAY_ENV=development on %s: debug settings and the demo users' public "
+            "password are allowed; use GATEWAY_ENV=production for a public address",
+            args.host,
+        )
     with ExitStack() as stack:
         if settings.carrier_url is None:
             stub = stack.enter_context(BackgroundServer(create_carrier_app()))

@@ -2,43 +2,168 @@
 
 Pure ASGI and cheap: the headers are precomputed and appended to each response start.
 
-`TRACE` is refused everywhere: an answer that echoes the request would hand its headers,
-tokens among them, to whatever script can make the request. The request still goes to
-the app, because only the app knows which methods the path has, and a 405 must say so in
-`Allow` (RFC 9110); the app's own 405 passes, and anything else it answers is replaced by
-a 405 whose empty `Allow` says the resource takes no method.
+- Every answer says `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY` and has a
+  `Content-Security-Policy`. An API answer is data, never a page: its policy lets it load
+  nothing and be framed by nobody. The few HTML pages the gateway serves get a policy of
+  their own (`page_policy`), which allows exactly what they load.
+- An absolute `Location` that points at the request's own `Host` becomes a path.
+  Starlette's slash redirect builds its `Location` from the `Host` header, so a forged
+  header would send the client (and its next request) to whatever host it names.
+- A request with more than one `Authorization` header is refused with 400: one stack
+  would read the first, another the last, or both joined; which credential counts must
+  not depend on the stack.
+- `TRACE` is refused everywhere: an answer that echoes the request would hand its
+  headers, tokens among them, to whatever script can make the request. The request
+  still goes to the app, because only the app knows which methods the path has, and a
+  405 must say so in `Allow` (RFC 9110); the app's own 405 passes, and anything else it
+  answers is replaced by a 405 whose empty `Allow` says the resource takes no method.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
 from typing import Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.responses import send_error
 
-HEADERS: Final[tuple[tuple[bytes, bytes], ...]] = (
+Headers = tuple[tuple[bytes, bytes], ...]
+
+HEADERS: Final[Headers] = (
     # Browsers must take JSON as JSON, never sniff it into HTML or a script.
     (b"x-content-type-options", b"nosniff"),
+    # No page of the gateway may be framed (clickjacking); CSP's frame-ancestors says
+    # the same to browsers that read it, this to the older ones.
+    (b"x-frame-options", b"DENY"),
 )
+API_POLICY: Final = "default-src 'none'; frame-ancestors 'none'"
+
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+_PAGE_METHODS: Final = frozenset({"GET", "HEAD"})
+# An inline script: a <script> element without a src attribute, and its text.
+_INLINE_SCRIPT: Final = re.compile(rb"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.DOTALL)
+
+
+def page_policy(
+    html: bytes,
+    *,
+    script_src: Iterable[str] = (),
+    style_src: Iterable[str] = (),
+    img_src: Iterable[str] = (),
+    font_src: Iterable[str] = (),
+    connect_src: Iterable[str] = (),
+    worker_src: Iterable[str] = (),
+) -> str:
+    """The policy of an HTML page that loads what the sources name and nothing else.
+
+    The page's inline scripts are allowed by their hashes (computed here from `html`, so
+    a changed page must be passed again), never by 'unsafe-inline': an injected script
+    does not run. Everything not named falls back to `default-src 'none'`.
+    """
+    hashes = [
+        f"'sha256-{base64.b64encode(hashlib.sha256(script).digest()).decode()}'"
+        for script in _INLINE_SCRIPT.findall(html)
+    ]
+    directives = {
+        "default-src": ["'none'"],
+        "script-src": [*script_src, *hashes],
+        "style-src": list(style_src),
+        "img-src": list(img_src),
+        "font-src": list(font_src),
+        "connect-src": list(connect_src),
+        "worker-src": list(worker_src),
+        "base-uri": ["'none'"],
+        "form-action": ["'none'"],
+        "frame-ancestors": ["'none'"],
+    }
+    return "; ".join(
+        f"{name} {' '.join(sources)}" for name, sources in directives.items() if sources
+    )
+
+
+def _with_policy(policy: str) -> Headers:
+    return (*HEADERS, (b"content-security-policy", policy.encode("latin-1")))
+
+
+def _own_origins(scope: Scope) -> list[str]:
+    """The origins an absolute URL built from this request starts with, as Starlette's
+    `URL(scope=...)` builds them: the Host header if any, else the server address."""
+    scheme = scope.get("scheme", "http")
+    origins = [
+        f"{scheme}://{value.decode('latin-1')}"
+        for name, value in scope["headers"]
+        if name == b"host"
+    ]
+    server = scope.get("server")
+    if server is not None:
+        host, port = server
+        origins.append(f"{scheme}://{host}:{port}")
+        if port == _DEFAULT_PORTS.get(scheme):
+            origins.append(f"{scheme}://{host}")
+    return origins
+
+
+def _relative_location(location: bytes, scope: Scope) -> bytes:
+    """The location as a path when it points at the request's own origin; else as is."""
+    text = location.decode("latin-1")
+    lowered = text.lower()
+    for origin in _own_origins(scope):
+        if not lowered.startswith(origin.lower()):
+            continue
+        rest = text[len(origin) :]
+        if rest == "" or rest[0] in "/?#":
+            # A path that starts with // would be read as another host: keep one slash.
+            return ("/" + rest.lstrip("/")).encode("latin-1")
+    return location
 
 
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp, *, legacy_prefix: str) -> None:
+    def __init__(
+        self, app: ASGIApp, *, legacy_prefix: str, page_policies: Mapping[str, str] | None = None
+    ) -> None:
         self.app = app
         self.legacy_prefix = legacy_prefix
+        self._headers = _with_policy(API_POLICY)
+        # Exact paths: a page's policy never leaks to a path below it.
+        self._page_headers = {
+            path: _with_policy(policy) for path, policy in (page_policies or {}).items()
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # A page is what a GET fetches; any other method there gets an API answer.
+        extra = (
+            self._page_headers.get(scope["path"], self._headers)
+            if scope["method"] in _PAGE_METHODS
+            else self._headers
+        )
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 # A new list: the app may send the same header list again for another request.
-                message["headers"] = [*message.get("headers", ()), *HEADERS]
+                headers = [*message.get("headers", ()), *extra]
+                for index, (name, value) in enumerate(headers):
+                    if name.lower() == b"location":
+                        headers[index] = (name, _relative_location(value, scope))
+                message["headers"] = headers
             await send(message)
 
+        if sum(1 for name, _ in scope["headers"] if name == b"authorization") > 1:
+            await send_error(
+                send_with_headers,
+                path=scope["path"],
+                legacy_prefix=self.legacy_prefix,
+                status=400,
+                code="bad_request",
+                message="Send one Authorization header, not several.",
+            )
+            return
         if scope["method"] == "TRACE":
             await self._refuse_trace(scope, receive, send_with_headers)
             return

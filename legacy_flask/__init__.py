@@ -22,6 +22,7 @@ DEFAULTS: dict[str, Any] = {
     "DB_POOL_SIZE": 10,
     "TOKEN_ISSUER": "flask-fastapi-gateway",
     "TOKEN_LIFETIME_S": 3600,
+    "USER_CACHE_TTL_S": 5.0,
     "CARRIER_URL": None,
     "CARRIER_TIMEOUT_S": 2.0,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
@@ -62,6 +63,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.converters["id"] = IdConverter
 
     db.init_app(app)
+    auth.init_app(app)
     errors.init_app(app)
     for module in (auth, products, customers, orders, shipping, health):
         app.register_blueprint(module.bp)

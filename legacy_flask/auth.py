@@ -6,13 +6,14 @@ import functools
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
-from flask import Blueprint, current_app, g, request
+from flask import Blueprint, Flask, current_app, g, request
 from sqlalchemy import select
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Forbidden, Unauthorized
 
-from legacy_flask.db import get_session
+from legacy_flask.db import get_engine, get_session
 from legacy_flask.schemas import LoginSchema, load_body
+from shop_core.accounts import ActiveUsers, StoredScopes, scopes_query
 from shop_core.models import User
 from shop_core.security import (
     InvalidToken,
@@ -27,6 +28,21 @@ R = TypeVar("R")
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 login_schema = LoginSchema()
+_USERS = "legacy_flask.users"
+# RFC 6749 5.1: an answer with a token is not to be stored by any cache.
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def init_app(app: Flask) -> None:
+    """Remember the users behind tokens for USER_CACHE_TTL_S seconds (0: ask every time)."""
+    app.extensions[_USERS] = ActiveUsers(ttl_s=app.config["USER_CACHE_TTL_S"])
+
+
+def _load_scopes(username: str) -> StoredScopes:
+    # A short read of its own: the view's session (a write transaction for a POST) is
+    # not opened before the token has been accepted.
+    with get_engine(current_app).connect() as conn:
+        return conn.scalar(scopes_query(username))
 
 
 def _unauthorized(message: str) -> Unauthorized:
@@ -34,7 +50,7 @@ def _unauthorized(message: str) -> Unauthorized:
 
 
 @bp.post("/token")
-def token() -> dict[str, object]:
+def token() -> tuple[dict[str, object], dict[str, str]]:
     """Exchange a username and password for a bearer token."""
     credentials = load_body(login_schema)
     session = get_session()
@@ -57,11 +73,12 @@ def token() -> dict[str, object]:
         issuer=current_app.config["TOKEN_ISSUER"],
         lifetime_s=current_app.config["TOKEN_LIFETIME_S"],
     )
-    return {
+    body: dict[str, object] = {
         "access_token": issued.access_token,
         "token_type": "bearer",
         "expires_in": issued.expires_in,
     }
+    return body, NO_STORE
 
 
 def require_scope(scope: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
@@ -81,6 +98,11 @@ def require_scope(scope: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
                 )
             except InvalidToken:
                 raise _unauthorized("The token is invalid or has expired.") from None
+            users: ActiveUsers = current_app.extensions[_USERS]
+            backed = users.check(claims, _load_scopes)
+            if backed is None:
+                raise _unauthorized("The token's user no longer exists.")
+            claims = backed
             if scope not in claims.scopes:
                 raise Forbidden(f"This needs the {scope!r} scope.")
             g.claims = claims

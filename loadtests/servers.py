@@ -8,6 +8,7 @@ reaches only the runner, which then stops everything in order.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -203,9 +204,11 @@ def server_environment(database_url: str, carrier_url: str, **settings: int) -> 
     """The environment of a throwaway server; `settings` become `GATEWAY_<NAME>` variables."""
     env = dict(os.environ)
     env.update(
-        # Throwaway servers on throwaway data: the development secret is fine, and a
-        # GATEWAY_ENV or GATEWAY_DEBUG from the caller's shell must not change the run.
+        # Throwaway servers on throwaway data: development is fine, and a GATEWAY_ENV or
+        # GATEWAY_DEBUG from the caller's shell must not change the run. One key for all
+        # of a server's processes: gunicorn's workers would each draw their own.
         GATEWAY_ENV="development",
+        GATEWAY_SECRET_KEY=secrets.token_urlsafe(32),
         GATEWAY_DEBUG="false",
         GATEWAY_DATABASE_URL=database_url,
         GATEWAY_CARRIER_URL=carrier_url,

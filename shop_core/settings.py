@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import enum
 import hmac
+import secrets
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEVELOPMENT_SECRET = "development-secret-change-me-0123456789abcdef"  # noqa: S105
+# Earlier versions ran on this key when none was set, and published it: a token signed
+# with it is anyone's, so it is refused everywhere, development included.
+PUBLISHED_DEVELOPMENT_SECRET = "development-secret-change-me-0123456789abcdef"  # noqa: S105
+DEMO_PASSWORD = "demo"  # noqa: S105 - public by design; seeding is for development only
+
+
+def _random_secret() -> SecretStr:
+    # Development without GATEWAY_SECRET_KEY: a key nobody else knows, new for each
+    # `gateway serve` (which hands it to its worker processes), so tokens die with it.
+    return SecretStr(secrets.token_urlsafe(32))
 
 
 class Environment(enum.StrEnum):
@@ -20,7 +30,11 @@ class Environment(enum.StrEnum):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GATEWAY_", frozen=True, extra="ignore")
+    # hide_input_in_errors: a refused value is never printed back, and a check of the
+    # whole object would otherwise print every setting, the secret and passwords among them.
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_", frozen=True, extra="ignore", hide_input_in_errors=True
+    )
 
     env: Environment = Environment.DEVELOPMENT
     database_url: str = Field(
@@ -28,10 +42,13 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; sqlite:///file or postgresql://user@host/db.",
     )
     db_pool_size: int = Field(default=10, ge=1, le=200)
-    secret_key: str = Field(default=DEVELOPMENT_SECRET, min_length=32)
+    secret_key: SecretStr = Field(default_factory=_random_secret, min_length=32)
     token_issuer: str = "flask-fastapi-gateway"  # noqa: S105 - a name, not a secret
     token_lifetime_s: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
-    demo_password: str = Field(default="demo", min_length=1)
+    demo_password: SecretStr = Field(default=SecretStr(DEMO_PASSWORD), min_length=1)
+    # How long a token's user (whether it still exists, and its scopes) is remembered:
+    # a deleted user's tokens stop working at most this long after. 0 looks up every time.
+    user_cache_ttl_s: float = Field(default=5.0, ge=0, le=300)
     carrier_url: str | None = None
     carrier_timeout_s: float = Field(default=2.0, gt=0, le=60)
     legacy_workers: int = Field(default=10, ge=1, le=256)
@@ -49,12 +66,16 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:
         # No secret is compared with ==, even here where no client can time the comparison.
-        is_default = hmac.compare_digest(self.secret_key.encode(), DEVELOPMENT_SECRET.encode())
-        if self.env is not Environment.DEVELOPMENT and is_default:
+        if hmac.compare_digest(
+            self.secret_key.get_secret_value().encode(), PUBLISHED_DEVELOPMENT_SECRET.encode()
+        ):
             raise ValueError(
-                "GATEWAY_SECRET_KEY must be set outside development "
-                "(the built-in development secret is public)"
+                "GATEWAY_SECRET_KEY is the development secret earlier versions published: "
+                "choose another one"
             )
+        if self.env is not Environment.DEVELOPMENT and "secret_key" not in self.model_fields_set:
+            # A random key per process would refuse the tokens of every other process.
+            raise ValueError("GATEWAY_SECRET_KEY must be set outside development")
         if self.debug and self.env is not Environment.DEVELOPMENT:
             raise ValueError("GATEWAY_DEBUG is only allowed with GATEWAY_ENV=development")
         return self
@@ -64,9 +85,10 @@ class Settings(BaseSettings):
         return {
             "DATABASE_URL": self.database_url,
             "DB_POOL_SIZE": max(self.db_pool_size, self.legacy_workers),
-            "SECRET_KEY": self.secret_key,
+            "SECRET_KEY": self.secret_key.get_secret_value(),
             "TOKEN_ISSUER": self.token_issuer,
             "TOKEN_LIFETIME_S": self.token_lifetime_s,
+            "USER_CACHE_TTL_S": self.user_cache_ttl_s,
             "CARRIER_URL": self.carrier_url,
             "CARRIER_TIMEOUT_S": self.carrier_timeout_s,
             "MAX_CONTENT_LENGTH": self.max_body_bytes,

@@ -127,7 +127,7 @@ def bearer_for(settings: Settings, user: str, scopes: str) -> dict[str, str]:
     token = issue_token(
         subject=user,
         scopes=scopes,
-        secret=settings.secret_key,
+        secret=settings.secret_key.get_secret_value(),
         issuer=settings.token_issuer,
         lifetime_s=settings.token_lifetime_s,
     )

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from shop_core.accounts import ActiveUsers
 from shop_core.database import WRITE_OPTIONS, create_async_db_engine, is_sqlite
 from shop_core.settings import Settings
 from v2_fastapi.api.main import api_router
@@ -105,5 +106,6 @@ def create_app(settings: Settings, *, mount_path: str = "") -> FastAPI:
     app.mount_path = mount_path
     install_problem_handlers(app)
     app.state.settings = settings
+    app.state.users = ActiveUsers(ttl_s=settings.user_cache_ttl_s)
     app.include_router(api_router)
     return app

@@ -12,8 +12,9 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security
 from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 from pydantic import BeforeValidator
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from shop_core.accounts import ActiveUsers, StoredScopes, scopes_query
 from shop_core.models import MAX_ID
 from shop_core.security import InvalidToken, TokenClaims, decode_token
 from shop_core.settings import Settings
@@ -82,15 +83,31 @@ def _unauthorized(detail: str) -> HTTPException:
 
 async def _authorize(
     security_scopes: SecurityScopes,
+    request: Request,
     settings: SettingsDep,
     token: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> TokenClaims:
     if not token:
         raise _unauthorized("Not authenticated.")
     try:
-        claims = decode_token(token, secret=settings.secret_key, issuer=settings.token_issuer)
+        claims = decode_token(
+            token, secret=settings.secret_key.get_secret_value(), issuer=settings.token_issuer
+        )
     except InvalidToken as exc:
         raise _unauthorized("The token is invalid or has expired.") from exc
+    engine: AsyncEngine = request.app.state.engine
+
+    async def load_scopes(username: str) -> StoredScopes:
+        # A short read of its own, outside the request's session: on SQLite a write
+        # session would take the single writer's place before the token is accepted.
+        async with engine.connect() as conn:
+            return await conn.scalar(scopes_query(username))
+
+    users: ActiveUsers = request.app.state.users
+    backed = await users.acheck(claims, load_scopes)
+    if backed is None:
+        raise _unauthorized("The token's user no longer exists.")
+    claims = backed
     for scope in security_scopes.scopes:
         if scope not in claims.scopes:
             raise HTTPException(403, f"This operation needs the {scope!r} scope.")

@@ -20,13 +20,21 @@ def test_login_issues_a_bearer_jwt(stack: Stack, settings: Settings, user: str, 
     assert body["expires_in"] == settings.token_lifetime_s
     claims = jwt.decode(
         body["access_token"],
-        settings.secret_key,
+        settings.secret_key.get_secret_value(),
         algorithms=["HS256"],
         issuer=settings.token_issuer,
     )
     assert claims["sub"] == user
     assert claims["scope"] == scope
     assert claims["exp"] - claims["iat"] == settings.token_lifetime_s
+
+
+def test_a_token_answer_is_never_stored(stack: Stack) -> None:
+    # RFC 6749 5.1: no cache between the client and the gateway may keep the token.
+    answer = stack.login("viewer", DEMO_PASSWORD)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["Cache-Control"] == "no-store"
+    assert answer.headers["Pragma"] == "no-cache"
 
 
 @pytest.mark.parametrize(("user", "password"), [("clerk", "wrong"), ("nobody", DEMO_PASSWORD)])
@@ -50,7 +58,7 @@ def _token(settings: Settings, **overrides: object) -> str:
     issued = issue_token(
         subject=str(claims["sub"]),
         scopes=str(claims["scope"]),
-        secret=str(overrides.get("secret", settings.secret_key)),
+        secret=str(overrides.get("secret", settings.secret_key.get_secret_value())),
         issuer=str(claims["iss"]),
         lifetime_s=int(overrides.get("lifetime_s", 3600)),  # type: ignore[call-overload]
     )
@@ -76,7 +84,7 @@ def test_forged_expired_and_foreign_tokens_are_401(stack: Stack, settings: Setti
     foreign = _token(settings, iss="someone-else")
     expired = jwt.encode(
         {"sub": "clerk", "scope": "read", "iss": settings.token_issuer, "iat": 1, "exp": 2},
-        settings.secret_key,
+        settings.secret_key.get_secret_value(),
         algorithm="HS256",
     )
     unsigned = jwt.encode(

@@ -173,7 +173,7 @@ def bad_tokens(settings: Settings) -> dict[str, str]:
         "exp": now + 3600,
         "iss": settings.token_issuer,
     }
-    secret = settings.secret_key
+    secret = settings.secret_key.get_secret_value()
     return {
         "malformed": "not-a-jwt",
         "wrong signature": jwt.encode(claims, "another-secret-" + "y" * 32, algorithm="HS256"),
@@ -198,7 +198,7 @@ def scope_lacking_tokens(settings: Settings) -> dict[str, str]:
                 "exp": now + 3600,
                 "iss": settings.token_issuer,
             },
-            settings.secret_key,
+            settings.secret_key.get_secret_value(),
             algorithm="HS256",
         )
         for scope in SCOPES

@@ -8,15 +8,23 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import jwt
 import pytest
 import requests
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, func, select
 
+from gateway import cli
+from shop_core.migrate import upgrade
 from shop_core.models import Product, User
+from shop_core.settings import PUBLISHED_DEVELOPMENT_SECRET, Settings
 from tests.support import DEMO_PASSWORD
+
+PRODUCTION = {"GATEWAY_ENV": "production", "GATEWAY_SECRET_KEY": "a-production-secret-" + "p" * 32}
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -58,9 +66,94 @@ def _free_port() -> int:
     return port
 
 
+def _users(url: str) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.scalar(select(func.count()).select_from(User)) or 0
+    finally:
+        engine.dispose()
+
+
+def test_seed_is_refused_outside_development(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    upgrade(url)
+    refused = _gateway("seed", cwd=tmp_path, GATEWAY_DATABASE_URL=url, **PRODUCTION)
+    assert refused.returncode != 0
+    assert "demo data is refused with GATEWAY_ENV=production" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert _users(url) == 0
+
+
+class _NoServer:
+    """Stands in for uvicorn.run: records what `gateway serve` would serve, and how each
+    worker process would read its settings."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, dict[str, Any]]] = []
+        self.worker_secrets: list[str] = []
+
+    def __call__(self, app: Any, **options: Any) -> None:
+        self.calls.append((app, options))
+        # What gateway.main does in each worker process.
+        self.worker_secrets += [Settings().secret_key.get_secret_value() for _ in range(2)]
+
+
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[str]:
+def no_server(monkeypatch: pytest.MonkeyPatch) -> _NoServer:
+    for name in list(os.environ):
+        if name.startswith("GATEWAY_"):
+            monkeypatch.delenv(name)
+    # Whatever `gateway serve` exports for its workers is taken back afterwards.
+    for name in ("GATEWAY_SECRET_KEY", "GATEWAY_CARRIER_URL"):
+        monkeypatch.setenv(name, "placeholder")
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("GATEWAY_CARRIER_URL", "http://127.0.0.1:9")
+    recorder = _NoServer()
+    monkeypatch.setattr(cli.uvicorn, "run", recorder)
+    return recorder
+
+
+def test_serve_with_seed_is_refused_outside_development_and_changes_nothing(
+    no_server: _NoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    for name, value in (PRODUCTION | {"GATEWAY_DATABASE_URL": url}).items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit, match="demo data is refused with GATEWAY_ENV=production"):
+        cli.main(["serve", "--seed"])
+    assert no_server.calls == []
+    assert not (tmp_path / "shop.db").exists()
+
+
+def test_serve_outside_development_does_not_seed(
+    no_server: _NoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    for name, value in (PRODUCTION | {"GATEWAY_DATABASE_URL": url}).items():
+        monkeypatch.setenv(name, value)
+    cli.main(["serve"])
+    assert len(no_server.calls) == 1
+    assert _users(url) == 0
+
+
+def test_workers_share_the_random_development_secret(
+    no_server: _NoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", f"sqlite:///{tmp_path / 'shop.db'}")
+    cli.main(["serve", "--workers", "2", "--no-migrate", "--no-seed"])
+    ((app, options),) = no_server.calls
+    assert (app, options["workers"]) == ("gateway.main:app", 2)
+    first, second = no_server.worker_secrets
+    assert first == second
+    assert len(first) >= 32
+    assert first != PUBLISHED_DEVELOPMENT_SECRET
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`gateway serve` in an empty directory, with no settings at all."""
+    tmp_path = tmp_path_factory.mktemp("served")
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "gateway", "serve", "--port", str(port)],
@@ -128,3 +221,16 @@ def test_serve_alone_gives_the_newcomer_walkthrough(served: str) -> None:
     )
     assert quote.status_code == 200, quote.text
     assert quote.json()["carrier"] == "stub-express"
+
+
+def test_serve_alone_refuses_tokens_signed_with_the_published_secret(served: str) -> None:
+    now = int(time.time())
+    claims = {"sub": "admin", "scope": "read write admin", "iss": "flask-fastapi-gateway"}
+    forged = jwt.encode(
+        claims | {"iat": now, "exp": now + 600}, PUBLISHED_DEVELOPMENT_SECRET, algorithm="HS256"
+    )
+    auth = {"Authorization": f"Bearer {forged}"}
+    product = {"sku": "FORGED-1", "name": "Forged", "price": "1.00", "stock": 1}
+    for prefix in ("/v2", "/legacy"):
+        answer = requests.post(f"{served}{prefix}/products", json=product, headers=auth, timeout=10)
+        assert answer.status_code == 401, answer.text

@@ -19,6 +19,7 @@ import legacy_flask
 import v2_fastapi
 from gateway.app import create_app
 from gateway.background_server import BackgroundServer
+from gateway.security_headers import API_POLICY
 from shop_core.settings import Settings
 from tests.conftest import make_settings
 from tests.support import Stack, assert_error
@@ -37,6 +38,11 @@ def _stack_of(path: str, base_url: str) -> Stack:
 def _assert_hygienic(answer: requests.Response | http.client.HTTPResponse) -> None:
     headers = {name.lower(): value for name, value in answer.headers.items()}
     assert headers.get("x-content-type-options") == "nosniff", headers
+    assert headers.get("x-frame-options") == "DENY", headers
+    # Pages have a policy of their own (tests/gateway/test_hardening.py); data loads nothing.
+    assert "frame-ancestors 'none'" in headers.get("content-security-policy", ""), headers
+    if not headers.get("content-type", "").startswith("text/html"):
+        assert headers["content-security-policy"] == API_POLICY, headers
     assert "server" not in headers, headers
     assert "x-powered-by" not in headers, headers
 
@@ -72,7 +78,7 @@ ANSWERS = [
     ANSWERS,
     ids=[f"{m} {p} {s}" for m, p, _, s in ANSWERS],
 )
-def test_every_answer_says_nosniff_and_names_no_server(
+def test_every_answer_says_nosniff_denies_framing_and_names_no_server(
     gateway: BackgroundServer, method: str, path: str, kwargs: dict[str, Any], status: int
 ) -> None:
     answer = requests.request(method, gateway.url + path, timeout=10, **kwargs)

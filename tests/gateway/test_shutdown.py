@@ -55,7 +55,7 @@ class Server:
         env |= {
             "GATEWAY_ENV": "test",
             "GATEWAY_DATABASE_URL": database_url,
-            "GATEWAY_SECRET_KEY": settings.secret_key,
+            "GATEWAY_SECRET_KEY": settings.secret_key.get_secret_value(),
             "GATEWAY_CARRIER_URL": carrier_url,
             "GATEWAY_CARRIER_TIMEOUT_S": "30",
             "GATEWAY_LOG_LEVEL": "INFO",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
-from shop_core.settings import DEVELOPMENT_SECRET, Settings
+from shop_core.settings import PUBLISHED_DEVELOPMENT_SECRET, Settings
 
 
 def test_settings_come_from_gateway_prefixed_variables(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -25,14 +26,63 @@ def test_the_default_database_is_a_sqlite_file_in_the_working_directory(
 
 
 @pytest.mark.parametrize("env", ["production", "test"])
-def test_the_development_secret_is_refused_outside_development(env: str) -> None:
+def test_a_secret_must_be_set_outside_development(
+    monkeypatch: pytest.MonkeyPatch, env: str
+) -> None:
+    monkeypatch.delenv("GATEWAY_SECRET_KEY", raising=False)
+    with pytest.raises(ValueError, match="GATEWAY_SECRET_KEY must be set"):
+        Settings(env=env)
+    assert Settings(env=env, secret_key="s" * 40).secret_key.get_secret_value() == "s" * 40
+
+
+@pytest.mark.parametrize("env", ["production", "test", "development"])
+def test_the_published_development_secret_is_refused_everywhere(env: str) -> None:
     with pytest.raises(ValueError, match="GATEWAY_SECRET_KEY"):
-        Settings(env=env, secret_key=DEVELOPMENT_SECRET)
-    assert Settings(env=env, secret_key="s" * 40).secret_key == "s" * 40
+        Settings(env=env, secret_key=PUBLISHED_DEVELOPMENT_SECRET)
 
 
-def test_development_runs_on_the_default_secret() -> None:
-    assert Settings(env="development").secret_key == DEVELOPMENT_SECRET
+def test_development_without_a_secret_draws_a_random_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GATEWAY_SECRET_KEY", raising=False)
+    first, second = (Settings(env="development").secret_key.get_secret_value() for _ in "12")
+    assert first != second
+    assert len(first) >= 32
+    assert PUBLISHED_DEVELOPMENT_SECRET not in (first, second)
+
+
+SECRET = "rejected-secret-value-4b1d"
+DEMO_PASSWORD = "demo-password-value-9c2e"
+DATABASE_PASSWORD = "database-password-value-77aa"
+
+
+def test_a_refused_secret_is_not_printed_in_the_error() -> None:
+    with pytest.raises(ValidationError, match="secret_key") as refused:
+        Settings(secret_key=SECRET)
+    # What a failed start prints.
+    assert SECRET[:8] not in str(refused.value)
+    assert "input_value" not in str(refused.value)
+
+
+def test_a_refused_setting_prints_no_other_setting() -> None:
+    # A check of the whole object (debug outside development) would print every value.
+    with pytest.raises(ValidationError, match="GATEWAY_DEBUG") as refused:
+        Settings(
+            env="production",
+            debug=True,
+            secret_key=SECRET + "x" * 32,
+            demo_password=DEMO_PASSWORD,
+            database_url=f"postgresql://shop:{DATABASE_PASSWORD}@db/shop",
+        )
+    # pydantic shortens long values in the middle: look for their first characters.
+    for value in (SECRET, DEMO_PASSWORD, DATABASE_PASSWORD):
+        assert value[:8] not in str(refused.value)
+    assert "input_value" not in str(refused.value)
+
+
+def test_secrets_are_not_in_the_settings_repr() -> None:
+    settings = Settings(secret_key=SECRET + "x" * 32, demo_password=DEMO_PASSWORD)
+    for value in (SECRET, DEMO_PASSWORD):
+        assert value not in repr(settings)
+        assert value not in str(settings.model_dump())
 
 
 @pytest.mark.parametrize(

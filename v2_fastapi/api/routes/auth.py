@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
 from shop_core.security import issue_token
@@ -21,6 +21,7 @@ async def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     session: SessionDep,
     settings: SettingsDep,
+    response: Response,
 ) -> Token:
     """Exchange a username and password for a bearer token carrying the user's scopes."""
     user = await auth.authenticate(session, username=form.username, password=form.password)
@@ -31,8 +32,11 @@ async def login(
     issued = issue_token(
         subject=user.username,
         scopes=user.scopes,
-        secret=settings.secret_key,
+        secret=settings.secret_key.get_secret_value(),
         issuer=settings.token_issuer,
         lifetime_s=settings.token_lifetime_s,
     )
+    # RFC 6749 5.1: an answer with a token is not to be stored by any cache.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
     return Token(access_token=issued.access_token, expires_in=issued.expires_in)
