@@ -42,8 +42,6 @@ logger = logging.getLogger(__name__)
 
 # Where the server knows no client address (a Unix socket): all such clients share one.
 UNKNOWN_ADDRESS = "unknown"
-# Log at most this much of a username: it is client input, and may be a megabyte.
-_LOGGED_USERNAME_LENGTH = 100
 # Plain statements: the ORM has no objects of these rows to keep in step.
 _CORE_ONLY = {"synchronize_session": False}
 
@@ -145,7 +143,7 @@ def _raise_if_locked(
     retry_after_s = max(1, math.ceil((max(ends) - now).total_seconds()))
     logger.info(
         "login throttled for username %r from %r for %d s",
-        _shown(attempt.username),
+        attempt.username,
         attempt.address,
         retry_after_s,
     )
@@ -153,17 +151,9 @@ def _raise_if_locked(
 
 
 def _log_failure(attempt: LoginAttempt) -> None:
-    # The username and the address, never the password.
-    logger.warning(
-        "failed login for username %r from %r", _shown(attempt.username), attempt.address
-    )
-
-
-def _shown(username: str) -> str:
-    # %r of the result escapes newlines and control characters: no forged log lines.
-    if len(username) <= _LOGGED_USERNAME_LENGTH:
-        return username
-    return username[:_LOGGED_USERNAME_LENGTH] + "..."
+    # The username and the address, never the password. %r escapes newlines and control
+    # characters, so that a username cannot forge log lines; `LoginAttempt` cut its length.
+    logger.warning("failed login for username %r from %r", attempt.username, attempt.address)
 
 
 # Legacy: a Session. `check` leaves the transaction to the caller; the others commit.
