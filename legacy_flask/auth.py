@@ -13,12 +13,15 @@ from werkzeug.exceptions import Forbidden, Unauthorized
 
 from legacy_flask.db import get_engine, get_session
 from legacy_flask.schemas import LoginSchema, load_body
+from shop_core import login_throttle
 from shop_core.accounts import ActiveUsers, StoredScopes, scopes_query
+from shop_core.login_throttle import LoginAttempt, LoginLimits
 from shop_core.models import User
 from shop_core.security import (
     InvalidToken,
     bearer_token,
     decode_token,
+    hashing_slot,
     issue_token,
     verify_password,
 )
@@ -53,7 +56,16 @@ def _unauthorized(message: str) -> Unauthorized:
 def token() -> tuple[dict[str, object], dict[str, str]]:
     """Exchange a username and password for a bearer token."""
     credentials = load_body(login_schema)
+    config = current_app.config
+    limits = LoginLimits(
+        per_username=config["LOGIN_MAX_FAILURES_PER_USERNAME"],
+        per_address=config["LOGIN_MAX_FAILURES_PER_ADDRESS"],
+        window_s=config["LOGIN_FAILURE_WINDOW_S"],
+    )
+    attempt = LoginAttempt.of(credentials["username"], request.remote_addr)
     session = get_session()
+    # Before anything costly: a throttled login costs no password check.
+    login_throttle.check(session, limits, attempt)
     user = session.execute(
         select(User.username, User.password_hash, User.scopes).where(
             User.username == credentials["username"]
@@ -62,16 +74,28 @@ def token() -> tuple[dict[str, object], dict[str, str]]:
     # A POST gets a write transaction (BEGIN IMMEDIATE on SQLite); let it go before the
     # deliberately slow password check instead of holding up every writer meanwhile.
     session.rollback()
-    # Always verify, even for an unknown user, so that both take the same time.
-    password_hash = user.password_hash if user else None
-    if not verify_password(password_hash, credentials["password"]) or user is None:
+    slot = hashing_slot(
+        concurrency=config["PASSWORD_HASH_CONCURRENCY"], wait_s=config["PASSWORD_HASH_WAIT_S"]
+    )
+    with slot:
+        # Again: attempts that failed while this one waited for a slot count too.
+        login_throttle.check(session, limits, attempt)
+        session.rollback()
+        # Always verify, even for an unknown user, so that both take the same time.
+        password_hash = user.password_hash if user else None
+        verified = verify_password(password_hash, credentials["password"]) and user is not None
+        if verified:
+            login_throttle.record_success(session, attempt)
+        else:
+            login_throttle.record_failure(session, limits, attempt)
+    if not verified or user is None:
         raise _unauthorized("Invalid username or password.")
     issued = issue_token(
         subject=user.username,
         scopes=user.scopes,
-        secret=current_app.config["SECRET_KEY"],
-        issuer=current_app.config["TOKEN_ISSUER"],
-        lifetime_s=current_app.config["TOKEN_LIFETIME_S"],
+        secret=config["SECRET_KEY"],
+        issuer=config["TOKEN_ISSUER"],
+        lifetime_s=config["TOKEN_LIFETIME_S"],
     )
     body: dict[str, object] = {
         "access_token": issued.access_token,

@@ -12,6 +12,9 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalErr
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
+from shop_core.login_throttle import LoginThrottled
+from shop_core.security import PasswordChecksBusy
+
 logger = logging.getLogger(__name__)
 
 _CODES = {
@@ -22,6 +25,7 @@ _CODES = {
     405: "method_not_allowed",
     409: "conflict",
     413: "payload_too_large",
+    429: "too_many_requests",
     500: "internal_error",
     502: "bad_gateway",
     503: "service_unavailable",
@@ -77,6 +81,20 @@ def _database_error(exc: DBAPIError) -> Response:
     return _internal_error(exc)
 
 
+def _login_throttled(exc: LoginThrottled) -> Response:
+    response = error_response(429, "too_many_requests", "Too many failed logins; try again later.")
+    response.headers["Retry-After"] = str(exc.retry_after_s)
+    return response
+
+
+def _password_checks_busy(exc: PasswordChecksBusy) -> Response:
+    response = error_response(
+        503, "service_unavailable", "Too many logins at once; try again shortly."
+    )
+    response.headers["Retry-After"] = str(exc.retry_after_s)
+    return response
+
+
 def _pool_timeout(exc: PoolTimeoutError) -> Response:
     logger.error("no free database connection on %s %s: %s", request.method, request.path, exc)
     return error_response(503, "service_unavailable", "The database is not available.")
@@ -93,4 +111,6 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(ValidationError, _validation_error)
     app.register_error_handler(DBAPIError, _database_error)
     app.register_error_handler(PoolTimeoutError, _pool_timeout)
+    app.register_error_handler(LoginThrottled, _login_throttled)
+    app.register_error_handler(PasswordChecksBusy, _password_checks_busy)
     app.register_error_handler(Exception, _internal_error)

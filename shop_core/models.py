@@ -28,6 +28,11 @@ from shop_core.timestamps import utcnow
 # fails with an overflow instead of finding nothing. Stock input is held to the same range
 # (its column is 64-bit so that stock given back by cancels cannot overflow).
 MAX_ID = 2_147_483_647
+# The longest username a user can have; a login with a longer one is for no user.
+MAX_USERNAME_LENGTH = 64
+# An IPv6 address with a zone is at most 45 characters; an address from a proxy header may be
+# anything its proxy wrote, and is kept to this.
+MAX_ADDRESS_LENGTH = 64
 
 # Stable constraint names, so migrations can refer to them on every backend.
 NAMING_CONVENTION = {
@@ -79,7 +84,7 @@ class User(Base):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str] = mapped_column(String(64), unique=True)
+    username: Mapped[str] = mapped_column(String(MAX_USERNAME_LENGTH), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     scopes: Mapped[str] = mapped_column(String(255), doc="space-separated, as in the token")
 
@@ -151,3 +156,26 @@ class OrderItem(Base):
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
     quantity: Mapped[int] = mapped_column(Integer)
     unit_price_cents: Mapped[int] = mapped_column(BigInteger)
+
+
+class LoginFailure(Base):
+    """One wrong password, kept for the throttle's window (shop_core/login_throttle.py).
+
+    The throttle counts rows here, not in a process's memory, so that every worker process
+    and host behind a load balancer sees the same failures.
+    """
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        # The throttle's look-ups: the most recent failures of a username, of an address.
+        Index("ix_login_failures_username_failed_at", "username", "failed_at"),
+        Index("ix_login_failures_client_address_failed_at", "client_address", "failed_at"),
+    )
+
+    # 64-bit: ids are never reused, and a long attack can record billions of failures.
+    # SQLite numbers rows by itself only in an INTEGER PRIMARY KEY, 64-bit there anyway.
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    username: Mapped[str] = mapped_column(String(MAX_USERNAME_LENGTH))
+    client_address: Mapped[str] = mapped_column(String(MAX_ADDRESS_LENGTH))
+    # Indexed for pruning: rows older than the window are deleted.
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -18,6 +22,13 @@ _hasher = PasswordHasher()
 # Verifying against a throwaway hash when the user does not exist keeps the answer time
 # the same for unknown users and wrong passwords.
 _UNKNOWN_USER_HASH = _hasher.hash("no such user")
+
+
+class PasswordChecksBusy(Exception):
+    """Every password-hashing slot of the process stayed taken for the whole wait."""
+
+    # The wait for a slot is short, and a slot frees within one check's time.
+    retry_after_s = 1
 
 
 class InvalidToken(Exception):
@@ -48,6 +59,32 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         )
     except (VerificationError, InvalidHashError):
         return False
+
+
+@functools.cache
+def hashing_slots(concurrency: int) -> threading.BoundedSemaphore:
+    """The process's slots for password checks: each argon2 check takes 64 MiB and a core.
+
+    One semaphore per size for the life of the process. Both stacks run in one process,
+    built from the same settings, so they share it and the cap holds for them together; a
+    process that builds gateways with other sizes (the tests do) gets one per size.
+    """
+    return threading.BoundedSemaphore(concurrency)
+
+
+@contextmanager
+def hashing_slot(*, concurrency: int, wait_s: float) -> Iterator[None]:
+    """Hold a password-checking slot; `PasswordChecksBusy` when none frees within `wait_s`.
+
+    A blocking wait, for a thread: a login waits here instead of allocating argon2's memory.
+    """
+    slots = hashing_slots(concurrency)
+    if not slots.acquire(timeout=wait_s):
+        raise PasswordChecksBusy
+    try:
+        yield
+    finally:
+        slots.release()
 
 
 def issue_token(

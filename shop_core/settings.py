@@ -54,6 +54,15 @@ class Settings(BaseSettings):
     legacy_workers: int = Field(default=10, ge=1, le=256)
     legacy_queue_timeout_s: float = Field(default=10.0, gt=0, le=300)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Login throttling (shop_core/login_throttle.py): this many failed logins within the
+    # window, for one username or from one client address, and further logins get 429.
+    login_max_failures_per_username: int = Field(default=5, ge=1, le=10_000)
+    login_max_failures_per_address: int = Field(default=20, ge=1, le=10_000)
+    login_failure_window_s: int = Field(default=900, ge=1, le=24 * 3600)
+    # argon2 takes 64 MiB and tens of milliseconds of CPU per check: at most this many at
+    # once in a process, both stacks together; a login that waits longer for one gets 503.
+    password_hash_concurrency: int = Field(default=4, ge=1, le=64)
+    password_hash_wait_s: float = Field(default=1.0, gt=0, le=30)
     log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"
     cors_origins: list[str] = Field(default_factory=list)
     debug: bool = False
@@ -92,6 +101,11 @@ class Settings(BaseSettings):
             "CARRIER_URL": self.carrier_url,
             "CARRIER_TIMEOUT_S": self.carrier_timeout_s,
             "MAX_CONTENT_LENGTH": self.max_body_bytes,
+            "LOGIN_MAX_FAILURES_PER_USERNAME": self.login_max_failures_per_username,
+            "LOGIN_MAX_FAILURES_PER_ADDRESS": self.login_max_failures_per_address,
+            "LOGIN_FAILURE_WINDOW_S": self.login_failure_window_s,
+            "PASSWORD_HASH_CONCURRENCY": self.password_hash_concurrency,
+            "PASSWORD_HASH_WAIT_S": self.password_hash_wait_s,
             "DEBUG": self.debug,
             "TESTING": self.env is Environment.TEST,
         }

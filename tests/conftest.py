@@ -77,6 +77,10 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "database_url": database_url,
         "secret_key": "test-secret-" + "x" * 32,
         "log_level": "WARNING",
+        # The whole suite logs in from one address over one database, fuzzers included:
+        # the real limits would lock it out. tests/contract/test_login_throttle.py sets its own.
+        "login_max_failures_per_username": 10_000,
+        "login_max_failures_per_address": 10_000,
     }
     values.update(overrides)
     return Settings(**values)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from v2_fastapi.problems import PROBLEM_JSON, ProblemDetails, ValidationProblem
@@ -14,21 +15,38 @@ _DESCRIPTIONS = {
     412: "If-Match named no current entity tag: the resource changed since it was read",
     413: "The request body is too large",
     422: "The request is not valid",
+    429: "Too many failed logins for this username or from this address; see Retry-After",
     502: "The carrier service failed or gave an invalid answer",
     503: "The database is unavailable",
     504: "The carrier service did not answer in time",
 }
 
 
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """`responses=` entries documenting error statuses as problem details."""
-    return {
-        status: {
-            "model": ValidationProblem if status == 422 else ProblemDetails,
-            "description": _DESCRIPTIONS[status],
-        }
-        for status in statuses
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again",
+        "schema": {"type": "integer", "minimum": 1},
     }
+}
+
+
+def problem_responses(
+    *statuses: int, descriptions: Mapping[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """`responses=` entries documenting error statuses as problem details.
+
+    `descriptions` replaces the common description of a status where a route says more.
+    """
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        response: dict[str, Any] = {
+            "model": ValidationProblem if status == 422 else ProblemDetails,
+            "description": (descriptions or {}).get(status, _DESCRIPTIONS[status]),
+        }
+        if status == 429:
+            response["headers"] = _RETRY_AFTER
+        responses[status] = response
+    return responses
 
 
 # The tag `shop_core.etags.etag_of` makes: a quoted hash, the same on both stacks.

@@ -1,8 +1,9 @@
 """Every error as RFC 9457 problem details (`application/problem+json`), never HTML.
 
 Handlers cover FastAPI's and Starlette's HTTP exceptions (so unknown paths and wrong
-methods too), request validation, database conflicts and outages, and, last, any
-other exception: logged with its traceback, answered with a generic 500.
+methods too), request validation, database conflicts and outages, throttled logins and
+busy password checks, and, last, any other exception: logged with its traceback,
+answered with a generic 500.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
+
+from shop_core.login_throttle import LoginThrottled
+from shop_core.security import PasswordChecksBusy
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +113,16 @@ async def _integrity_error(request: Request, exc: IntegrityError) -> Response:
     return problem(409, "The request conflicts with the current state of the data.")
 
 
+async def _login_throttled(request: Request, exc: LoginThrottled) -> Response:
+    headers = {"Retry-After": str(exc.retry_after_s)}
+    return problem(429, "Too many failed logins; try again later.", headers=headers)
+
+
+async def _password_checks_busy(request: Request, exc: PasswordChecksBusy) -> Response:
+    headers = {"Retry-After": str(exc.retry_after_s)}
+    return problem(503, "Too many logins at once; try again shortly.", headers=headers)
+
+
 async def _database_unavailable(request: Request, exc: Exception) -> Response:
     logger.warning("database unavailable on %s %s: %r", request.method, request.url.path, exc)
     return problem(503, "The database is unavailable; try again later.")
@@ -144,6 +158,8 @@ _HANDLERS: dict[type[Exception], Handler] = {
     HTTPException: _http_error,
     RequestValidationError: _validation_error,
     IntegrityError: _integrity_error,
+    LoginThrottled: _login_throttled,
+    PasswordChecksBusy: _password_checks_busy,
     DBAPIError: _database_error,
     # No connection from the pool in time, or none to be made (asyncpg raises
     # OSError, ConnectionRefusedError among them, when the server is down).

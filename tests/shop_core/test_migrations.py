@@ -20,7 +20,7 @@ from shop_core.models import Base
 from tests.conftest import BACKENDS, POSTGRES_ADMIN_URL
 
 EMAIL_KEY = "0003"
-BEFORE_EMAIL_KEY = "0001"
+BEFORE_EMAIL_KEY = "0002"
 # More than two of the migration's batches (500 rows), so that batches follow each other.
 CUSTOMERS = 1100
 SPELLINGS = [
@@ -146,3 +146,17 @@ def test_the_downgrade_restores_the_lower_case_index(empty_url: str, engine: Eng
         assert conn.scalars(text("SELECT customer_id FROM orders")).all() == [1]
     with pytest.raises(IntegrityError):
         _add_customers(engine, ["ada@X.IO"])
+
+
+def _tables(engine: Engine) -> set[str]:
+    return set(inspect(engine).get_table_names()) - {"alembic_version"}
+
+
+def test_every_migration_goes_down_and_up_again(empty_url: str, engine: Engine) -> None:
+    upgrade(empty_url)
+    command.downgrade(alembic_config(empty_url), "0001")
+    assert "login_failures" not in _tables(engine)
+    command.downgrade(alembic_config(empty_url), "base")
+    assert _tables(engine) == set()
+    upgrade(empty_url)
+    assert _tables(engine) == set(Base.metadata.tables)

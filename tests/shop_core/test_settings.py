@@ -87,7 +87,17 @@ def test_secrets_are_not_in_the_settings_repr() -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("legacy_workers", 0), ("carrier_timeout_s", 0), ("max_body_bytes", 10), ("env", "staging")],
+    [
+        ("legacy_workers", 0),
+        ("carrier_timeout_s", 0),
+        ("max_body_bytes", 10),
+        ("env", "staging"),
+        ("login_max_failures_per_username", 0),
+        ("login_max_failures_per_address", 0),
+        ("login_failure_window_s", 0),
+        ("password_hash_concurrency", 0),
+        ("password_hash_wait_s", 0),
+    ],
 )
 def test_nonsense_values_are_refused(name: str, value: object) -> None:
     with pytest.raises(ValueError, match=name):

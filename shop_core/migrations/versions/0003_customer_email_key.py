@@ -1,7 +1,7 @@
 """customers.email_key: email uniqueness on the normalised address
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-12-02 10:00:00.000000
 
 The unique index on `lower(email)` folded only ASCII on SQLite, and no database's
@@ -20,7 +20,7 @@ from alembic import op
 from shop_core.emails import email_key
 
 revision: str = "0003"
-down_revision: str | None = "0001"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

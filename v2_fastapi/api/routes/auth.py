@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
+from shop_core.login_throttle import LoginLimits
 from shop_core.security import issue_token
 from v2_fastapi.deps import SessionDep, SettingsDep
 from v2_fastapi.openapi import problem_responses
@@ -16,15 +17,32 @@ from v2_fastapi.services import auth
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-@router.post("/token", responses=problem_responses(401, 422, 503))
+_BUSY = "The database is unavailable, or too many passwords are being checked at once"
+
+
+@router.post("/token", responses=problem_responses(401, 422, 429, 503, descriptions={503: _BUSY}))
 async def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     response: Response,
 ) -> Token:
-    """Exchange a username and password for a bearer token carrying the user's scopes."""
-    user = await auth.authenticate(session, username=form.username, password=form.password)
+    """Exchange a username and password for a bearer token carrying the user's scopes.
+
+    Failed logins are limited per username and per client address: past the limit, a
+    login (even with the right password) gets 429 with `Retry-After` until the window has
+    passed. When too many password checks run at once, a login gets 503 with `Retry-After`.
+    """
+    user = await auth.authenticate(
+        session,
+        username=form.username,
+        password=form.password,
+        address=request.client.host if request.client else None,
+        limits=LoginLimits.from_settings(settings),
+        hash_concurrency=settings.password_hash_concurrency,
+        hash_wait_s=settings.password_hash_wait_s,
+    )
     if user is None:
         raise HTTPException(
             401, "Incorrect username or password.", headers={"WWW-Authenticate": "Bearer"}

@@ -1,0 +1,191 @@
+"""Wrong logins against a fresh gateway: what a password guesser gets, and what it costs.
+
+    python -m loadtests.login_flood
+    python -m loadtests.login_flood --database-url postgresql://postgres@127.0.0.1/test
+
+Starts the carrier stub and the gateway (`gateway serve`, one process) on a fresh database
+and reports:
+
+- per stack, the statuses of 25 wrong passwords and then the right one, for one user from
+  one client address;
+- the server's resident memory (psutil) before and at its peak while 120 wrong logins
+  arrive at once, and what a request to another route took meanwhile. Two floods: one
+  from 120 addresses for 120 usernames (a spray, which only the cap on concurrent password
+  hashes bounds), one from a single address for one username.
+
+Client addresses are sent as `X-Forwarded-For`, which uvicorn trusts from 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+import psutil
+import requests
+
+from loadtests.servers import (
+    DEMO_PASSWORD,
+    Pinning,
+    Process,
+    free_port,
+    fresh_database,
+    server_environment,
+    start_carrier,
+    wait_ready,
+)
+
+WRONG_BEFORE_RIGHT = 25
+FLOOD = 120
+SAMPLE_EVERY_S = 0.02
+TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class Client:
+    base_url: str
+    stack: str
+
+    def login(self, username: str, password: str, address: str) -> requests.Response:
+        url = f"{self.base_url}/{self.stack}/auth/token"
+        credentials = {"username": username, "password": password}
+        headers = {"X-Forwarded-For": address}
+        if self.stack == "legacy":
+            return requests.post(url, json=credentials, headers=headers, timeout=TIMEOUT_S)
+        return requests.post(url, data=credentials, headers=headers, timeout=TIMEOUT_S)
+
+
+class PeakRss:
+    """Samples a process's resident memory in a thread until stopped; keeps the peak."""
+
+    def __init__(self, pid: int) -> None:
+        self._process = psutil.Process(pid)
+        self._stop = threading.Event()
+        self.peak = self._process.memory_info().rss
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(SAMPLE_EVERY_S):
+            self.peak = max(self.peak, self._process.memory_info().rss)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.0f} MiB"
+
+
+def wrong_then_right(client: Client, username: str, address: str) -> list[int]:
+    statuses = [
+        client.login(username, "wrong", address).status_code for _ in range(WRONG_BEFORE_RIGHT)
+    ]
+    return [*statuses, client.login(username, DEMO_PASSWORD, address).status_code]
+
+
+def _compact(statuses: list[int]) -> str:
+    """`401 x5, 429 x20` for a run of statuses."""
+    runs: list[list[int]] = []
+    for status in statuses:
+        if runs and runs[-1][0] == status:
+            runs[-1][1] += 1
+        else:
+            runs.append([status, 1])
+    return ", ".join(f"{status} x{count}" for status, count in runs)
+
+
+def flood(
+    clients: list[Client], pid: int, who: Callable[[int], tuple[str, str]], other_url: str
+) -> str:
+    """FLOOD wrong logins at once (alternating stacks); the peak RSS and another route meanwhile."""
+    process = psutil.Process(pid)
+    before = process.memory_info().rss
+    start = threading.Barrier(FLOOD + 1)
+
+    def one(index: int) -> int:
+        username, address = who(index)
+        start.wait()
+        return clients[index % 2].login(username, "wrong", address).status_code
+
+    with PeakRss(pid) as peak, ThreadPoolExecutor(FLOOD) as pool:
+        futures = [pool.submit(one, index) for index in range(FLOOD)]
+        start.wait()
+        began = time.monotonic()
+        time.sleep(0.2)  # the flood has arrived: now time another route
+        other_began = time.monotonic()
+        other = requests.get(other_url, timeout=TIMEOUT_S)
+        other_s = time.monotonic() - other_began
+        statuses = Counter(future.result() for future in futures)
+        flood_s = time.monotonic() - began
+    counts = ", ".join(f"{status} x{count}" for status, count in sorted(statuses.items()))
+    return (
+        f"RSS {_mib(before)} -> peak {_mib(peak.peak)}; statuses {counts}; "
+        f"all answered in {flood_s:.1f} s; GET {other_url.split('/', 3)[-1]} meanwhile: "
+        f"{other.status_code} in {other_s * 1000:.0f} ms"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--database-url", help="a PostgreSQL server to make a database on")
+    options = parser.parse_args(argv)
+    with ExitStack() as stack:
+        workdir = Path(stack.enter_context(TemporaryDirectory(prefix="login-flood-")))
+        database_url = stack.enter_context(fresh_database(options.database_url))
+        pinning = Pinning(None, None)
+        carrier_url = start_carrier(stack, pinning=pinning, latency_ms=0, log=workdir)
+        port = free_port()
+        server = Process(
+            [
+                sys.executable,
+                "-m",
+                "gateway",
+                "serve",
+                "--port",
+                str(port),
+                "--no-migrate",
+                "--no-seed",
+            ],
+            log=workdir / "gateway.log",
+            env=server_environment(database_url, carrier_url),
+        )
+        stack.callback(server.stop)
+        base_url = f"http://127.0.0.1:{port}"
+        wait_ready(f"{base_url}/health", server)
+        clients = [Client(base_url, "legacy"), Client(base_url, "v2")]
+
+        for number, (client, user) in enumerate(zip(clients, ["clerk", "viewer"], strict=True)):
+            statuses = wrong_then_right(client, user, f"198.51.100.{number + 1}")
+            print(f"{client.stack}: {WRONG_BEFORE_RIGHT} wrong then right: {_compact(statuses)}")
+
+        pid = server.popen.pid
+        spray = flood(
+            clients,
+            pid,
+            lambda i: (f"nobody-{i}", f"203.0.113.{i + 1}"),
+            f"{base_url}/v2/products/1",
+        )
+        print(f"{FLOOD} at once, {FLOOD} addresses and usernames: {spray}")
+        one_target = flood(
+            clients, pid, lambda _: ("admin", "192.0.2.1"), f"{base_url}/legacy/products/1"
+        )
+        print(f"{FLOOD} at once, one address, one username: {one_target}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
