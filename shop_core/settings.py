@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     legacy_workers: int = Field(default=10, ge=1, le=256)
     legacy_queue_timeout_s: float = Field(default=10.0, gt=0, le=300)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Connection limits (gateway/serving.py): what a slow or greedy client may hold.
+    body_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
+    header_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    keep_alive_timeout_s: float = Field(default=5.0, gt=0, le=300)
+    max_connections: int = Field(default=1000, ge=1, le=100_000)
     log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"
     cors_origins: list[str] = Field(default_factory=list)
     debug: bool = False
