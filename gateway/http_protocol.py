@@ -63,7 +63,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         # request's headers are complete.
         self._reading_head = True
         self._head_started = False  # between a request's first byte and its complete head
-        self._head_bytes = 0
+        self._head_bytes = 0  # of the head being read, in the chunks before the current one
+        self._chunk_bytes = 0  # the size of the chunk being parsed
         self._heads_completed = 0
         self._over_capacity = False
 
@@ -79,6 +80,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         starts_in_head = self._reading_head
         heads_before = self._heads_completed
+        self._chunk_bytes = len(data)
         super().data_received(data)
         if self.transport.is_closing():
             return
@@ -102,9 +104,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._cancel_head_deadline()
         self._reading_head = self._head_started = False
-        self._head_bytes = 0
         self._heads_completed += 1
         refusal = self._refusal()
+        self._head_bytes = 0
         if refusal is None:
             super().on_headers_complete()
             return
@@ -127,8 +129,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             return _Refusal(
                 self.limits, 503, "service_unavailable", "too many connections; try again shortly"
             )
+        limit = self.limits.max_header_bytes
+        if self._head_bytes + self._chunk_bytes <= limit:
+            return None  # all the bytes read since the head began fit: no need to count
         size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
-        if size > self.limits.max_header_bytes:
+        if size > limit:
             return _header_too_large(self.limits)
         return None
 

@@ -245,6 +245,15 @@ def test_a_head_over_the_limit_gets_431(
     assert requests.get(limited.url + path, headers=headers, timeout=10).status_code == 200
 
 
+def test_a_body_larger_than_the_head_limit_is_not_taken_for_a_head(
+    limited: BackgroundServer,
+) -> None:
+    """The head and a big body arrive in the same reads: only the head counts."""
+    body = {"sku": "PAD", "name": "a" * 4 * MAX_HEADER_BYTES, "price": "1.00", "stock": 1}
+    answer = requests.post(f"{limited.url}/v2/products", json=body, timeout=10)
+    assert answer.status_code == 401, answer.text
+
+
 def test_a_head_still_growing_past_the_limit_is_refused_before_it_ends(
     limited: BackgroundServer,
 ) -> None:
