@@ -25,6 +25,7 @@ and tests/gateway/test_slow_clients.py checks each limit on a real server.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -34,6 +35,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from gateway.responses import error_for_path, send_error
+
+RETRY_AFTER_S = b"1"  # for a connection refused at the cap: connections come and go quickly
 
 
 @dataclass(frozen=True)
@@ -127,7 +130,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def _refusal(self) -> _Refusal | None:
         if self._over_capacity:
             return _Refusal(
-                self.limits, 503, "service_unavailable", "too many connections; try again shortly"
+                self.limits,
+                503,
+                "service_unavailable",
+                "too many connections; try again shortly",
+                headers=[(b"retry-after", RETRY_AFTER_S)],
             )
         limit = self.limits.max_header_bytes
         if self._head_bytes + self._chunk_bytes <= limit:
@@ -181,11 +188,19 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 class _Refusal:
     """An ASGI app that answers one error in the request's stack dialect."""
 
-    def __init__(self, limits: ConnectionLimits, status: int, code: str, message: str) -> None:
+    def __init__(
+        self,
+        limits: ConnectionLimits,
+        status: int,
+        code: str,
+        message: str,
+        headers: Sequence[tuple[bytes, bytes]] = (),
+    ) -> None:
         self.legacy_prefix = limits.legacy_prefix
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await send_error(
@@ -195,6 +210,7 @@ class _Refusal:
             status=self.status,
             code=self.code,
             message=self.message,
+            headers=self.headers,
         )
 
 

@@ -344,10 +344,10 @@ def capped(database_url: str) -> Iterator[BackgroundServer]:
         yield server
 
 
-def _get(conn: http.client.HTTPConnection, path: str) -> tuple[int, str | None, bytes]:
+def _get(conn: http.client.HTTPConnection, path: str) -> tuple[int, http.client.HTTPMessage, bytes]:
     conn.request("GET", path)
     answer = conn.getresponse()
-    return answer.status, answer.getheader("Content-Type"), answer.read()
+    return answer.status, answer.headers, answer.read()
 
 
 def test_connections_past_the_cap_get_503_while_open_ones_are_served(
@@ -361,14 +361,25 @@ def test_connections_past_the_cap_get_503_while_open_ones_are_served(
             assert _get(conn, "/v2/health")[0] == 200
             open_ones.append(conn)
 
-        for path, content_type in [
-            ("/legacy/health", "application/json"),
-            ("/v2/health", "application/problem+json"),
+        message = "too many connections; try again shortly"
+        legacy_503 = {"error": {"code": "service_unavailable", "message": message}}
+        v2_503 = {
+            "type": "about:blank",
+            "title": "Service Unavailable",
+            "status": 503,
+            "detail": message,
+        }
+        for path, content_type, error in [
+            ("/legacy/health", "application/json", legacy_503),
+            ("/v2/health", "application/problem+json", v2_503),
         ]:
             extra = http.client.HTTPConnection(capped.host, capped.port, timeout=10)
             stack.callback(extra.close)
-            status, served_type, body = _get(extra, path)
-            assert (status, served_type) == (503, content_type), body
+            status, headers, body = _get(extra, path)
+            assert (status, headers["Content-Type"]) == (503, content_type), body
+            assert body == _json(error)
+            assert headers["Retry-After"] == "1"
+            assert headers["Connection"] == "close"
 
         # The connections already open are served as before.
         assert all(_get(conn, "/legacy/health")[0] == 200 for conn in open_ones)
