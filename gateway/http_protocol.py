@@ -85,14 +85,13 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         heads_before = self._heads_completed
         self._chunk_bytes = len(data)
         super().data_received(data)
-        if self.transport.is_closing():
-            return
         all_head = starts_in_head and self._heads_completed == heads_before
-        if self._head_started or all_head:
-            # A head is unfinished at the end of this chunk (or the chunk began no request:
-            # a stray CRLF, which is enough to cancel uvicorn's keep-alive timer). Armed
-            # here rather than per request, so that a head read in one go costs no timer.
-            self._arm_head_deadline()
+        if not (self._head_started or all_head) or self.transport.is_closing():
+            return  # the usual case: a whole head (and body) in one chunk
+        # A head is unfinished at the end of this chunk (or the chunk began no request: a
+        # stray CRLF, which is enough to cancel uvicorn's keep-alive timer). Armed here
+        # rather than per request, so that a head read in one go costs no timer.
+        self._arm_head_deadline()
         if all_head:
             self._head_bytes += len(data)
             if self._head_bytes > self.limits.max_header_bytes:
@@ -105,11 +104,18 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._head_started = True
 
     def on_headers_complete(self) -> None:
-        self._cancel_head_deadline()
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
         self._reading_head = self._head_started = False
         self._heads_completed += 1
-        refusal = self._refusal()
+        # All the bytes read since the head began fit the limit: no need to count.
+        fits = self._head_bytes + self._chunk_bytes <= self.limits.max_header_bytes
         self._head_bytes = 0
+        if fits and not self._over_capacity:
+            super().on_headers_complete()
+            return
+        refusal = self._refusal()
         if refusal is None:
             super().on_headers_complete()
             return
@@ -136,11 +142,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                 "too many connections; try again shortly",
                 headers=[(b"retry-after", RETRY_AFTER_S)],
             )
-        limit = self.limits.max_header_bytes
-        if self._head_bytes + self._chunk_bytes <= limit:
-            return None  # all the bytes read since the head began fit: no need to count
         size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
-        if size > limit:
+        if size > self.limits.max_header_bytes:
             return _header_too_large(self.limits)
         return None
 
