@@ -444,3 +444,18 @@ def _answers(url: str) -> bool:
 def _json(value: object) -> bytes:
     """An error body as the gateway writes it."""
     return json.dumps(value).encode()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("body_timeout_s", 0),
+        ("header_timeout_s", 0),
+        ("keep_alive_timeout_s", 301),
+        ("max_header_bytes", 100),
+        ("max_connections", 0),
+    ],
+)
+def test_limits_out_of_their_bounds_are_refused(name: str, value: object) -> None:
+    with pytest.raises(ValueError, match=name):
+        Settings(**{name: value})
