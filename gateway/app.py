@@ -20,7 +20,7 @@ from starlette.types import ASGIApp
 
 import legacy_flask
 import v2_fastapi
-from gateway.body_limit import BodySizeLimit
+from gateway.body_limit import BodyLimits
 from gateway.legacy_mount import LegacyMount
 from gateway.security_headers import SecurityHeaders, page_policy
 from shop_core.database import create_async_db_engine
@@ -155,7 +155,10 @@ def create_app(settings: Settings) -> FastAPI:
         return HTMLResponse(redoc_page.body)
 
     app.add_middleware(
-        BodySizeLimit, max_bytes=settings.max_body_bytes, legacy_prefix=LEGACY_PREFIX
+        BodyLimits,
+        max_bytes=settings.max_body_bytes,
+        timeout_s=settings.body_timeout_s,
+        legacy_prefix=LEGACY_PREFIX,
     )
     if settings.cors_origins:
         # Outside the body limit, so that a browser can read the 413 too. No credentials:

@@ -14,16 +14,28 @@ from typing import Any
 
 import uvicorn
 
-from gateway.serving import UVICORN_OPTIONS
+from gateway.serving import UVICORN_OPTIONS, uvicorn_options
+from shop_core.settings import Settings
 
 
 class BackgroundServer:
-    def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0, **config: Any):
+    """`settings` given: served as `gateway serve` serves, with its connection limits."""
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        settings: Settings | None = None,
+        **config: Any,
+    ):
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
         self.host, self.port = self._socket.getsockname()[:2]
-        config = {"log_level": "warning", "lifespan": "auto", **UVICORN_OPTIONS} | config
+        options = UVICORN_OPTIONS if settings is None else uvicorn_options(settings)
+        config = {"log_level": "warning", "lifespan": "auto", **options} | config
         self.server = uvicorn.Server(uvicorn.Config(app, **config))
         self._thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self._socket]}, daemon=True

@@ -14,7 +14,7 @@ import uvicorn
 from gateway.app import create_app
 from gateway.background_server import BackgroundServer
 from gateway.carrier_stub import CarrierBehaviour, create_carrier_app
-from gateway.serving import UVICORN_OPTIONS, configure_logging
+from gateway.serving import UVICORN_OPTIONS, configure_logging, uvicorn_options
 from shop_core.database import create_sync_engine
 from shop_core.migrate import upgrade
 from shop_core.seed import seed_demo_data
@@ -117,7 +117,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
             "host": args.host,
             "port": args.port,
             "log_level": settings.log_level.lower(),
-            **UVICORN_OPTIONS,
+            **uvicorn_options(settings),
         }
         if args.workers > 1:
             uvicorn.run("gateway.main:app", workers=args.workers, **common)

@@ -25,6 +25,14 @@ def problem(status: int, detail: str) -> tuple[bytes, bytes]:
     return b"application/problem+json", json.dumps(body).encode()
 
 
+def error_for_path(
+    path: str, legacy_prefix: str, status: int, code: str, message: str
+) -> tuple[bytes, bytes]:
+    """Content type and body of an error in the dialect of the stack `path` belongs to."""
+    is_legacy = path == legacy_prefix or path.startswith(legacy_prefix + "/")
+    return legacy_error(status, code, message) if is_legacy else problem(status, message)
+
+
 async def send_error(
     send: Send,
     *,
@@ -36,10 +44,7 @@ async def send_error(
     headers: Iterable[tuple[bytes, bytes]] = (),
 ) -> None:
     """Answer with the legacy error body under the legacy prefix, problem details elsewhere."""
-    is_legacy = path == legacy_prefix or path.startswith(legacy_prefix + "/")
-    content_type, body = (
-        legacy_error(status, code, message) if is_legacy else problem(status, message)
-    )
+    content_type, body = error_for_path(path, legacy_prefix, status, code, message)
     await send(
         {
             "type": "http.response.start",

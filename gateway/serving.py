@@ -1,15 +1,19 @@
 """How uvicorn serves the gateway: one set of options for the command line and the tests,
 and one logging set-up for every gateway process.
 
-`gateway serve` and `BackgroundServer` (what the tests and the bundled carrier stub run
-on) both start from these, so a test of the served gateway checks what production runs.
+`gateway serve` (with one worker or `--workers N`) and `BackgroundServer` (what the tests
+and the bundled carrier stub run on) all start from these, so a test of the served gateway
+checks what production runs, connection limits included.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any, Final
 
+from gateway.app import LEGACY_PREFIX
+from gateway.http_protocol import ConnectionLimits, LimitedHttpToolsProtocol
 from shop_core.settings import Settings
 
 UVICORN_OPTIONS: Final[dict[str, Any]] = {
@@ -18,6 +22,27 @@ UVICORN_OPTIONS: Final[dict[str, Any]] = {
     # Bounded, so a stuck connection cannot hold a shutdown (or a test's teardown) forever.
     "timeout_graceful_shutdown": 30,
 }
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """The options that serve the gateway: `UVICORN_OPTIONS` and the connection limits.
+
+    The protocol is uvicorn's httptools one (its fast path) with a header deadline, a
+    header size limit and a connection cap added (gateway/http_protocol.py). It is passed
+    as a partial over a module-level class, which pickles: uvicorn hands its options to
+    `--workers N` processes that way.
+    """
+    limits = ConnectionLimits(
+        max_header_bytes=settings.max_header_bytes,
+        header_timeout_s=settings.header_timeout_s,
+        max_connections=settings.max_connections,
+        legacy_prefix=LEGACY_PREFIX,
+    )
+    return {
+        **UVICORN_OPTIONS,
+        "http": functools.partial(LimitedHttpToolsProtocol, limits=limits),
+        "timeout_keep_alive": settings.keep_alive_timeout_s,
+    }
 
 
 def configure_logging(settings: Settings) -> None:

@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     # once in a process, both stacks together; a login that waits longer for one gets 503.
     password_hash_concurrency: int = Field(default=4, ge=1, le=64)
     password_hash_wait_s: float = Field(default=1.0, gt=0, le=30)
+    # Connection limits (gateway/serving.py): what a slow or greedy client may hold.
+    body_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
+    header_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    keep_alive_timeout_s: float = Field(default=5.0, gt=0, le=300)
+    max_connections: int = Field(default=1000, ge=1, le=100_000)
     log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"
     cors_origins: list[str] = Field(default_factory=list)
     debug: bool = False

@@ -94,7 +94,7 @@ def settings(database_url: str, carrier: BackgroundServer) -> Settings:
 @pytest.fixture(scope="session")
 def gateway(settings: Settings) -> Iterator[BackgroundServer]:
     """The whole gateway, served by uvicorn on a free port."""
-    with BackgroundServer(create_app(settings)) as server:
+    with BackgroundServer(create_app(settings), settings=settings) as server:
         yield server
 
 
