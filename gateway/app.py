@@ -7,12 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import (
-    get_redoc_html,
-    get_swagger_ui_html,
-    get_swagger_ui_oauth2_redirect_html,
-)
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.middleware.cors import CORSMiddleware
@@ -21,6 +16,7 @@ from starlette.types import ASGIApp
 import legacy_flask
 import v2_fastapi
 from gateway.body_limit import BodySizeLimit
+from gateway.docs import install_docs
 from gateway.legacy_mount import LegacyMount
 from gateway.security_headers import SecurityHeaders
 from shop_core.database import create_async_db_engine
@@ -89,21 +85,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def openapi() -> JSONResponse:
         return JSONResponse(v2.openapi())
 
-    @app.get("/docs", include_in_schema=False)
-    async def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title=f"{v2.title} - Swagger UI",
-            oauth2_redirect_url="/docs/oauth2-redirect",
-        )
-
-    @app.get("/docs/oauth2-redirect", include_in_schema=False)
-    async def swagger_ui_redirect() -> HTMLResponse:
-        return get_swagger_ui_oauth2_redirect_html()
-
-    @app.get("/redoc", include_in_schema=False)
-    async def redoc() -> HTMLResponse:
-        return get_redoc_html(openapi_url="/openapi.json", title=f"{v2.title} - ReDoc")
+    install_docs(app, openapi_url="/openapi.json", title=v2.title)
 
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_body_bytes, legacy_prefix=LEGACY_PREFIX
