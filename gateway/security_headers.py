@@ -1,6 +1,7 @@
 """Response hygiene for every path of the gateway, both stacks and its own routes alike.
 
-Pure ASGI and cheap: the headers are precomputed and appended to each response start.
+Pure ASGI and cheap: the headers are precomputed and appended to each response start,
+except those the app has set on that response itself.
 
 `TRACE` is refused everywhere: an answer that echoes the request would hand its headers,
 tokens among them, to whatever script can make the request. The request still goes to
@@ -36,7 +37,12 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 # A new list: the app may send the same header list again for another request.
-                message["headers"] = [*message.get("headers", ()), *HEADERS]
+                headers = list(message.get("headers", ()))
+                # A header the app set for this answer wins over the default (the docs pages
+                # bring their own Content-Security-Policy): one value, never two.
+                present = {name.lower() for name, _ in headers}
+                headers += [header for header in HEADERS if header[0] not in present]
+                message["headers"] = headers
             await send(message)
 
         if scope["method"] == "TRACE":
