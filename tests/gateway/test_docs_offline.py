@@ -9,7 +9,7 @@ elsewhere, and the policy must refuse nothing the pages need.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -24,6 +24,7 @@ from playwright.sync_api import (
     Route,
     sync_playwright,
 )
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from starlette.responses import PlainTextResponse
 
 from gateway.background_server import BackgroundServer
@@ -80,7 +81,16 @@ class Offline:
         page = self.context.new_page()
         answer = page.goto(url)
         assert answer is not None and answer.status == 200
+        # Loaded: every script and stylesheet the page names has been asked for by now.
+        assert self.aborted == [], f"the page asked other hosts: {self.aborted}"
         return page
+
+    def until(self, wait: Callable[[], object], what: str) -> None:
+        """Wait as long as the page timeout allows; a timeout says what the browser reported."""
+        try:
+            wait()
+        except PlaywrightTimeoutError:
+            pytest.fail(f"{what} never came; the browser reported: {self.errors}", pytrace=False)
 
     def _console(self, message: ConsoleMessage) -> None:
         harmless = any(v["blocked"] in message.text for v in HARMLESS_VIOLATIONS)
@@ -121,7 +131,7 @@ def offline(browser: Browser, gateway: BackgroundServer) -> Iterator[Offline]:
 def swagger_ui(offline: Offline, gateway: BackgroundServer) -> Page:
     """/docs, loaded once for the module (megabytes of JavaScript), its operations shown."""
     page = offline.open(f"{gateway.url}/docs")
-    page.locator(".opblock").first.wait_for()
+    offline.until(page.locator(".opblock").first.wait_for, "the operations")
     return page
 
 
@@ -171,7 +181,8 @@ def test_swagger_ui_logs_in_with_the_password_flow(offline: Offline, swagger_ui:
     swagger_ui.locator("#oauth_username").fill("clerk")
     swagger_ui.locator("#oauth_password").fill(DEMO_PASSWORD)
     swagger_ui.get_by_role("button", name="Apply given OAuth2 credentials").click()
-    swagger_ui.get_by_role("button", name="Remove authorization").wait_for()
+    logged_in = swagger_ui.get_by_role("button", name="Remove authorization")
+    offline.until(logged_in.wait_for, "the logged-in state")
     swagger_ui.get_by_role("button", name="Close").first.click()
     assert offline.aborted == []
     assert _violations(swagger_ui) == []
@@ -196,8 +207,11 @@ def test_the_oauth2_redirect_page_hands_the_token_back_under_its_policy(
             window.open("/docs/oauth2-redirect#access_token=t-1&token_type=bearer&state=s-1");
         }"""
     )
-    # A function, not an expression: the page's policy refuses eval, Playwright's too.
-    swagger_ui.wait_for_function("() => window.__oauth2 !== undefined")
+    # A function: Playwright would run a bare expression through eval, which the policy refuses.
+    offline.until(
+        lambda: swagger_ui.wait_for_function("() => window.__oauth2 !== undefined"),
+        "the redirect page's answer",
+    )
     result = swagger_ui.evaluate(
         "() => ({token: window.__oauth2.token, valid: window.__oauth2.isValid})"
     )
@@ -214,8 +228,8 @@ def test_redoc_lists_every_operation_without_leaving_the_gateway(
     offline: Offline, gateway: BackgroundServer
 ) -> None:
     page = offline.open(f"{gateway.url}/redoc")
-    entries = page.locator("[data-item-id*='/operation/']")
-    entries.first.wait_for(state="attached")
+    entries = page.locator("[data-item-id*='/operation/']").first
+    offline.until(lambda: entries.wait_for(state="attached"), "the operations")
     listed = page.eval_on_selector_all(
         "[data-item-id*='/operation/']",
         """items => items.map(i => [
@@ -230,7 +244,7 @@ def test_redoc_lists_every_operation_without_leaving_the_gateway(
     }
     # The search box works: its index is built in a worker the policy must let start.
     page.get_by_role("textbox", name="Search").fill("Read Product")
-    page.locator("[data-role='search:results'] li").first.wait_for()
+    offline.until(page.locator("[data-role='search:results'] li").first.wait_for, "search results")
 
     assert offline.aborted == []
     assert _violations(page) == HARMLESS_VIOLATIONS
