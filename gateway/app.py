@@ -7,12 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import (
-    get_redoc_html,
-    get_swagger_ui_html,
-    get_swagger_ui_oauth2_redirect_html,
-)
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.middleware.cors import CORSMiddleware
@@ -21,62 +16,21 @@ from starlette.types import ASGIApp
 import legacy_flask
 import v2_fastapi
 from gateway.body_limit import BodyLimits
+from gateway.docs import install_docs
 from gateway.legacy_mount import LegacyMount
-from gateway.security_headers import SecurityHeaders, page_policy
+from gateway.security_headers import SecurityHeaders
 from shop_core.database import create_async_db_engine
 from shop_core.settings import Settings
 
 LEGACY_PREFIX = "/legacy"
 V2_PREFIX = "/v2"
 HEALTH_TIMEOUT_S = 2.0
-# Where FastAPI's documentation pages load Swagger UI and ReDoc from.
-DOCS_CDN = "https://cdn.jsdelivr.net"
-DOCS_FAVICON_HOST = "https://fastapi.tiangolo.com"
 
 
 class _Gateway(FastAPI):
-    page_policies: dict[str, str]
-
     def build_middleware_stack(self) -> ASGIApp:
         # Outside Starlette's own error middleware, so that its 500s get the headers too.
-        return SecurityHeaders(
-            super().build_middleware_stack(),
-            legacy_prefix=LEGACY_PREFIX,
-            page_policies=self.page_policies,
-        )
-
-
-def _docs_policies(swagger: bytes, redoc: bytes, redirect: bytes) -> dict[str, str]:
-    """What each documentation page loads, and nothing more (see `page_policy`).
-
-    Styles may be inline: Swagger UI sets style attributes and ReDoc writes <style>
-    elements as it renders, and a style cannot run code. Scripts may not: FastAPI's
-    inline ones are allowed by hash.
-    """
-    # FastAPI's favicon; Swagger UI's icons are data: URLs in its CSS.
-    images = ["data:", DOCS_FAVICON_HOST]
-    return {
-        "/docs": page_policy(
-            swagger,
-            script_src=[DOCS_CDN],
-            style_src=[DOCS_CDN, "'unsafe-inline'"],
-            img_src=images,
-            # The OpenAPI document, and the calls "Try it out" makes.
-            connect_src=["'self'"],
-        ),
-        "/redoc": page_policy(
-            redoc,
-            script_src=[DOCS_CDN],
-            style_src=["'unsafe-inline'", "https://fonts.googleapis.com"],
-            # ReDoc's own logo comes from its maker's CDN.
-            img_src=[*images, "https://cdn.redoc.ly"],
-            font_src=["https://fonts.gstatic.com"],
-            connect_src=["'self'"],
-            # ReDoc runs its search index in a worker it builds from a blob.
-            worker_src=["blob:"],
-        ),
-        "/docs/oauth2-redirect": page_policy(redirect),
-    }
+        return SecurityHeaders(super().build_middleware_stack(), legacy_prefix=LEGACY_PREFIX)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -110,17 +64,6 @@ def create_app(settings: Settings) -> FastAPI:
         openapi_url=None,
     )
     v2_fastapi.install_problem_handlers(app)
-    # The documentation pages never change: built once, and their policies from them.
-    swagger_page = get_swagger_ui_html(
-        openapi_url="/openapi.json",
-        title=f"{v2.title} - Swagger UI",
-        oauth2_redirect_url="/docs/oauth2-redirect",
-    )
-    redirect_page = get_swagger_ui_oauth2_redirect_html()
-    redoc_page = get_redoc_html(openapi_url="/openapi.json", title=f"{v2.title} - ReDoc")
-    app.page_policies = _docs_policies(
-        bytes(swagger_page.body), bytes(redoc_page.body), bytes(redirect_page.body)
-    )
     app.mount(LEGACY_PREFIX, legacy)
     app.mount(V2_PREFIX, v2)
 
@@ -142,17 +85,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def openapi() -> JSONResponse:
         return JSONResponse(v2.openapi())
 
-    @app.get("/docs", include_in_schema=False)
-    async def swagger_ui() -> HTMLResponse:
-        return HTMLResponse(swagger_page.body)
-
-    @app.get("/docs/oauth2-redirect", include_in_schema=False)
-    async def swagger_ui_redirect() -> HTMLResponse:
-        return HTMLResponse(redirect_page.body)
-
-    @app.get("/redoc", include_in_schema=False)
-    async def redoc() -> HTMLResponse:
-        return HTMLResponse(redoc_page.body)
+    install_docs(app, openapi_url="/openapi.json", title=v2.title)
 
     app.add_middleware(
         BodyLimits,

@@ -1,11 +1,12 @@
 """Response hygiene for every path of the gateway, both stacks and its own routes alike.
 
-Pure ASGI and cheap: the headers are precomputed and appended to each response start.
+Pure ASGI and cheap: the headers are precomputed and appended to each response start,
+except those the app has set on that response itself.
 
 - Every answer says `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY` and has a
   `Content-Security-Policy`. An API answer is data, never a page: its policy lets it load
-  nothing and be framed by nobody. The few HTML pages the gateway serves get a policy of
-  their own (`page_policy`), which allows exactly what they load.
+  nothing and be framed by nobody. The few HTML pages the gateway serves set a policy of
+  their own (gateway/docs.py), which allows exactly what they load, and it is kept.
 - An absolute `Location` that points at the request's own `Host` becomes a path.
   Starlette's slash redirect builds its `Location` from the `Host` header, so a forged
   header would send the client (and its next request) to whatever host it names.
@@ -21,10 +22,6 @@ Pure ASGI and cheap: the headers are precomputed and appended to each response s
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import re
-from collections.abc import Iterable, Mapping
 from typing import Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,54 +36,11 @@ HEADERS: Final[Headers] = (
     # No page of the gateway may be framed (clickjacking); CSP's frame-ancestors says
     # the same to browsers that read it, this to the older ones.
     (b"x-frame-options", b"DENY"),
+    # An API answer is data, never a page: it may load nothing and be framed by nobody.
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
 )
-API_POLICY: Final = "default-src 'none'; frame-ancestors 'none'"
 
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
-_PAGE_METHODS: Final = frozenset({"GET", "HEAD"})
-# An inline script: a <script> element without a src attribute, and its text.
-_INLINE_SCRIPT: Final = re.compile(rb"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.DOTALL)
-
-
-def page_policy(
-    html: bytes,
-    *,
-    script_src: Iterable[str] = (),
-    style_src: Iterable[str] = (),
-    img_src: Iterable[str] = (),
-    font_src: Iterable[str] = (),
-    connect_src: Iterable[str] = (),
-    worker_src: Iterable[str] = (),
-) -> str:
-    """The policy of an HTML page that loads what the sources name and nothing else.
-
-    The page's inline scripts are allowed by their hashes (computed here from `html`, so
-    a changed page must be passed again), never by 'unsafe-inline': an injected script
-    does not run. Everything not named falls back to `default-src 'none'`.
-    """
-    hashes = [
-        f"'sha256-{base64.b64encode(hashlib.sha256(script).digest()).decode()}'"
-        for script in _INLINE_SCRIPT.findall(html)
-    ]
-    directives = {
-        "default-src": ["'none'"],
-        "script-src": [*script_src, *hashes],
-        "style-src": list(style_src),
-        "img-src": list(img_src),
-        "font-src": list(font_src),
-        "connect-src": list(connect_src),
-        "worker-src": list(worker_src),
-        "base-uri": ["'none'"],
-        "form-action": ["'none'"],
-        "frame-ancestors": ["'none'"],
-    }
-    return "; ".join(
-        f"{name} {' '.join(sources)}" for name, sources in directives.items() if sources
-    )
-
-
-def _with_policy(policy: str) -> Headers:
-    return (*HEADERS, (b"content-security-policy", policy.encode("latin-1")))
 
 
 def _own_origins(scope: Scope) -> list[str]:
@@ -122,32 +76,23 @@ def _relative_location(location: bytes, scope: Scope) -> bytes:
 
 
 class SecurityHeaders:
-    def __init__(
-        self, app: ASGIApp, *, legacy_prefix: str, page_policies: Mapping[str, str] | None = None
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, legacy_prefix: str) -> None:
         self.app = app
         self.legacy_prefix = legacy_prefix
-        self._headers = _with_policy(API_POLICY)
-        # Exact paths: a page's policy never leaks to a path below it.
-        self._page_headers = {
-            path: _with_policy(policy) for path, policy in (page_policies or {}).items()
-        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        # A page is what a GET fetches; any other method there gets an API answer.
-        extra = (
-            self._page_headers.get(scope["path"], self._headers)
-            if scope["method"] in _PAGE_METHODS
-            else self._headers
-        )
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 # A new list: the app may send the same header list again for another request.
-                headers = [*message.get("headers", ()), *extra]
+                headers = list(message.get("headers", ()))
+                # A header the app set for this answer wins over the default (the docs pages
+                # bring their own Content-Security-Policy): one value, never two.
+                present = {name.lower() for name, _ in headers}
+                headers += [header for header in HEADERS if header[0] not in present]
                 for index, (name, value) in enumerate(headers):
                     if name.lower() == b"location":
                         headers[index] = (name, _relative_location(value, scope))

@@ -33,6 +33,7 @@ from starlette.routing import BaseRoute, Mount
 
 import legacy_flask
 from gateway.background_server import BackgroundServer
+from gateway.docs import ASSETS_URL
 from gateway.legacy_mount import LegacyMount
 from shop_core.models import User
 from shop_core.settings import Settings
@@ -80,7 +81,8 @@ GATEWAY_ROUTES: dict[str, str] = {
     "GET /docs/oauth2-redirect": PUBLIC,
     "GET /redoc": PUBLIC,
 }
-GATEWAY_MOUNTS = {"/legacy", "/v2"}
+# The two stacks, and the docs' static files (public, as the pages that load them).
+GATEWAY_MOUNTS = {"/legacy", "/v2", ASSETS_URL}
 
 
 def _table(name: str) -> dict[str, str]:

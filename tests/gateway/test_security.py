@@ -19,7 +19,6 @@ import legacy_flask
 import v2_fastapi
 from gateway.app import create_app
 from gateway.background_server import BackgroundServer
-from gateway.security_headers import API_POLICY
 from shop_core.settings import Settings
 from tests.conftest import make_settings
 from tests.support import Stack, assert_error
@@ -28,6 +27,9 @@ ALLOWED_ORIGIN = "https://shop.example"
 OTHER_ORIGIN = "https://elsewhere.example"
 # A value that must never come back in an answer.
 PROBE = "probe-7f3a9c-do-not-echo"
+
+
+API_POLICY = "default-src 'none'; frame-ancestors 'none'"
 
 
 def _stack_of(path: str, base_url: str) -> Stack:
@@ -42,7 +44,9 @@ def _assert_hygienic(answer: requests.Response | http.client.HTTPResponse) -> No
     # Pages have a policy of their own (tests/gateway/test_hardening.py); data loads nothing.
     assert "frame-ancestors 'none'" in headers.get("content-security-policy", ""), headers
     if not headers.get("content-type", "").startswith("text/html"):
-        assert headers["content-security-policy"] == API_POLICY, headers
+        assert headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'", (
+            headers
+        )
     assert "server" not in headers, headers
     assert "x-powered-by" not in headers, headers
 
