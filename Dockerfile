@@ -9,8 +9,9 @@ COPY shop_core shop_core
 COPY legacy_flask legacy_flask
 COPY v2_fastapi v2_fastapi
 COPY gateway gateway
+COPY shop shop
 COPY loadtests loadtests
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir '.[shop]'
 
 FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 gateway && mkdir /data && chown gateway /data
@@ -18,11 +19,12 @@ COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     GATEWAY_ENV=production \
-    GATEWAY_DATABASE_URL=sqlite:////data/gateway.db
+    GATEWAY_DATABASE_URL=sqlite:////data/gateway.db \
+    GATEWAY_SEED_ON_START=false
 USER gateway
 WORKDIR /data
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=2).status != 200)"]
-# `gateway serve` applies the migrations, then runs uvicorn; demo data only on request.
-CMD ["gateway", "serve", "--host", "0.0.0.0", "--port", "8000", "--no-seed"]
+# `gateway serve` serves the shop: it applies the migrations, then runs uvicorn.
+CMD ["gateway", "serve", "--host", "0.0.0.0", "--port", "8000"]

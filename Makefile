@@ -5,13 +5,13 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck unit soak fuzz compare
+.PHONY: run test lint typecheck layers unit soak fuzz compare
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(RUN_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[shop]'
 	touch $@
 
 $(DEV_STAMP): pyproject.toml | $(BIN)/python
@@ -21,7 +21,7 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 run: $(RUN_STAMP)
 	$(BIN)/gateway serve
 
-test: lint typecheck unit
+test: lint typecheck layers unit
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
@@ -29,6 +29,10 @@ lint: $(DEV_STAMP)
 
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
+
+# import-linter: the gateway imports nothing of the example, and each stack stays on its side.
+layers: $(DEV_STAMP)
+	$(BIN)/lint-imports
 
 unit: $(DEV_STAMP)
 	$(BIN)/pytest

@@ -1,4 +1,5 @@
-"""The migration gateway: one ASGI process serving the legacy Flask app and the v2 FastAPI app.
+"""The migration gateway: one ASGI process serving a team's Flask app and its FastAPI
+successor side by side (`create_gateway(settings, pair)`, `gateway serve`).
 
-Kept free of imports: `gateway.legacy_wsgi` (gunicorn) must not build the whole gateway.
+Kept free of imports, so that importing a part does not build the whole gateway.
 """

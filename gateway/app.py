@@ -1,97 +1,104 @@
-"""`create_app(settings)`: the root ASGI app that mounts both stacks over one database."""
+"""`create_gateway(settings, pair)`: the root ASGI app that serves a team's two apps.
+
+The legacy (WSGI) app is mounted at `settings.legacy_prefix` through `LegacyMount`, the
+v2 (ASGI) app at `settings.v2_prefix`; the v2 app's lifespan runs inside the gateway's
+(a mounted app gets no lifespan events of its own). The gateway adds its own routes
+(`/health`, and `/openapi.json`, `/docs`, `/redoc` when the v2 app is a FastAPI app) and
+holds every request to the same limits, whichever side serves it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
-import legacy_flask
-import v2_fastapi
 from gateway.body_limit import BodyLimits
 from gateway.docs import install_docs
 from gateway.legacy_mount import LegacyMount
+from gateway.pair import AppPair, ReadinessCheck
+from gateway.responses import ErrorFormats
 from gateway.security_headers import SecurityHeaders
-from shop_core.database import create_async_db_engine
-from shop_core.settings import Settings
+from gateway.settings import GatewaySettings
 
-LEGACY_PREFIX = "/legacy"
-V2_PREFIX = "/v2"
-HEALTH_TIMEOUT_S = 2.0
+CHECK_TIMEOUT_S = 2.0
 
 
 class _Gateway(FastAPI):
+    errors: ErrorFormats
+
     def build_middleware_stack(self) -> ASGIApp:
         # Outside Starlette's own error middleware, so that its 500s get the headers too.
-        return SecurityHeaders(super().build_middleware_stack(), legacy_prefix=LEGACY_PREFIX)
+        return SecurityHeaders(super().build_middleware_stack(), errors=self.errors)
 
 
-def create_app(settings: Settings) -> FastAPI:
-    flask_app = legacy_flask.create_app(settings.legacy_config())
-    legacy = LegacyMount(
-        flask_app,
-        workers=settings.legacy_workers,
-        queue_timeout_s=settings.legacy_queue_timeout_s,
+def error_formats(settings: GatewaySettings, pair: AppPair) -> ErrorFormats:
+    """Which format the gateway's own errors take on each side (problem details elsewhere)."""
+    return ErrorFormats(
+        sides=(
+            (settings.legacy_prefix, pair.legacy_errors),
+            (settings.v2_prefix, pair.v2_errors),
+        )
     )
-    v2 = v2_fastapi.create_app(settings, mount_path=V2_PREFIX)
-    # The health check has a connection of its own, so a busy stack cannot starve it.
-    health_engine = create_async_db_engine(settings.database_url, pool_size=1)
+
+
+def create_gateway(settings: GatewaySettings, pair: AppPair) -> FastAPI:
+    errors = error_formats(settings, pair)
+    legacy = (
+        None
+        if pair.legacy is None
+        else LegacyMount(
+            pair.legacy,
+            workers=settings.legacy_workers,
+            queue_timeout_s=settings.legacy_queue_timeout_s,
+            error_format=pair.legacy_errors,
+        )
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        # Mounted apps get no lifespan events: the gateway runs v2's and closes legacy's.
-        async with v2.router.lifespan_context(v2):
-            try:
-                yield
-            finally:
-                await asyncio.to_thread(legacy.shutdown)
-                legacy_flask.dispose_engine(flask_app)
-                await health_engine.dispose()
+        async with AsyncExitStack() as resources:
+            v2_router = getattr(pair.v2, "router", None)
+            if v2_router is not None and hasattr(v2_router, "lifespan_context"):
+                await resources.enter_async_context(v2_router.lifespan_context(pair.v2))
+            if pair.lifespan is not None:
+                await resources.enter_async_context(pair.lifespan())
+            if legacy is not None:
+                # First on the way out: requests in flight finish before the pair closes
+                # what they use.
+                resources.push_async_callback(asyncio.to_thread, legacy.shutdown)
+            yield
 
     app = _Gateway(
         title="Flask to FastAPI migration gateway",
         lifespan=lifespan,
-        debug=settings.debug,
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
     )
-    v2_fastapi.install_problem_handlers(app)
-    app.mount(LEGACY_PREFIX, legacy)
-    app.mount(V2_PREFIX, v2)
-
-    @app.get("/health", include_in_schema=False)
-    async def health() -> JSONResponse:
-        try:
-            async with asyncio.timeout(HEALTH_TIMEOUT_S), health_engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-        except (SQLAlchemyError, OSError, TimeoutError):
-            return JSONResponse(
-                {"status": "unavailable", "database": "unreachable"}, status_code=503
-            )
-        return JSONResponse(
-            {"status": "ok", "database": "ok", "stacks": {"legacy": LEGACY_PREFIX, "v2": V2_PREFIX}}
-        )
-
-    # The gateway's documentation is the v2 API's: that is what new clients integrate with.
-    @app.get("/openapi.json", include_in_schema=False)
-    async def openapi() -> JSONResponse:
-        return JSONResponse(v2.openapi())
-
-    install_docs(app, openapi_url="/openapi.json", title=v2.title)
+    app.errors = errors
+    app.state.legacy_mount = legacy
+    _install_error_handlers(app, errors)
+    if legacy is not None:
+        app.mount(settings.legacy_prefix, legacy)
+    if pair.v2 is not None:
+        app.mount(settings.v2_prefix, pair.v2)
+    _install_health(app, settings, pair, legacy)
+    if isinstance(pair.v2, FastAPI):
+        _install_v2_docs(app, pair.v2, settings.v2_prefix)
 
     app.add_middleware(
         BodyLimits,
         max_bytes=settings.max_body_bytes,
         timeout_s=settings.body_timeout_s,
-        legacy_prefix=LEGACY_PREFIX,
+        errors=errors,
     )
     if settings.cors_origins:
         # Outside the body limit, so that a browser can read the 413 too. No credentials:
@@ -106,3 +113,83 @@ def create_app(settings: Settings) -> FastAPI:
             max_age=600,
         )
     return app
+
+
+def _install_error_handlers(app: FastAPI, errors: ErrorFormats) -> None:
+    """The gateway's own paths answer errors in the default format; the apps their own."""
+
+    def render(request: Request, status: int, code: str, message: str) -> Response:
+        content_type, body = errors.render(request.url.path, status, code, message)
+        return Response(body, status_code=status, media_type=content_type.decode("latin-1"))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        response = render(request, exc.status_code, "http_error", str(exc.detail))
+        response.headers.update(exc.headers or {})
+        return response
+
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        # uvicorn logs the exception, which Starlette raises again after this answer.
+        return render(request, 500, "internal_error", "An internal error occurred.")
+
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(Exception, internal_error)
+
+
+async def _run_check(check: ReadinessCheck) -> bool:
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_S):
+            return await check() is not False
+    except Exception:
+        return False
+
+
+def _install_health(
+    app: FastAPI, settings: GatewaySettings, pair: AppPair, legacy: LegacyMount | None
+) -> None:
+    @app.get("/health", include_in_schema=False)
+    async def health() -> JSONResponse:
+        """The gateway, each side, and every registered check (503 when one fails).
+
+        A saturated legacy pool is reported, not a failure: it answers again as soon as a
+        thread frees, and a load balancer that took the process out would only move the
+        queue elsewhere.
+        """
+        names = list(pair.checks)
+        results = await asyncio.gather(*(_run_check(pair.checks[name]) for name in names))
+        stacks: dict[str, Any] = {}
+        if legacy is not None:
+            stacks["legacy"] = {
+                "prefix": settings.legacy_prefix,
+                "pool": {
+                    "threads": legacy.workers,
+                    "busy": legacy.busy,
+                    "waiting": legacy.waiting,
+                    "saturated": legacy.busy >= legacy.workers,
+                },
+            }
+        if pair.v2 is not None:
+            stacks["v2"] = {"prefix": settings.v2_prefix}
+        ready = all(results)
+        body = {
+            "status": "ok" if ready else "unavailable",
+            **{
+                name: "ok" if ok else "unavailable" for name, ok in zip(names, results, strict=True)
+            },
+            "stacks": stacks,
+        }
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+
+def _install_v2_docs(app: FastAPI, v2: FastAPI, prefix: str) -> None:
+    """The gateway's documentation is the v2 API's: that is what new clients integrate with."""
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi() -> JSONResponse:
+        document = v2.openapi()
+        if "servers" not in document:
+            # Paths in the document are the app's own; clients call them under the prefix.
+            document = {**document, "servers": [{"url": prefix}]}
+        return JSONResponse(document)
+
+    install_docs(app, openapi_url="/openapi.json", title=v2.title)

@@ -14,12 +14,14 @@ from typing import Any
 
 import uvicorn
 
+from gateway.responses import ErrorFormats
 from gateway.serving import UVICORN_OPTIONS, uvicorn_options
-from shop_core.settings import Settings
+from gateway.settings import GatewaySettings
 
 
 class BackgroundServer:
-    """`settings` given: served as `gateway serve` serves, with its connection limits."""
+    """`settings` given: served as `gateway serve` serves, with its connection limits (their
+    refusals in the error formats of `app`, when it is a gateway)."""
 
     def __init__(
         self,
@@ -27,14 +29,21 @@ class BackgroundServer:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
-        settings: Settings | None = None,
+        settings: GatewaySettings | None = None,
         **config: Any,
     ):
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
         self.host, self.port = self._socket.getsockname()[:2]
-        options = UVICORN_OPTIONS if settings is None else uvicorn_options(settings)
+        errors = getattr(app, "errors", None)
+        options = (
+            UVICORN_OPTIONS
+            if settings is None
+            else uvicorn_options(
+                settings, errors if isinstance(errors, ErrorFormats) else ErrorFormats()
+            )
+        )
         config = {"log_level": "warning", "lifespan": "auto", **options} | config
         self.server = uvicorn.Server(uvicorn.Config(app, **config))
         self._thread = threading.Thread(

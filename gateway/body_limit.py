@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from gateway.responses import send_error
+from gateway.responses import ErrorFormats, send_error
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -37,11 +37,11 @@ class _TooLarge(Exception):
 
 
 class BodyLimits:
-    def __init__(self, app: Any, *, max_bytes: int, timeout_s: float, legacy_prefix: str) -> None:
+    def __init__(self, app: Any, *, max_bytes: int, timeout_s: float, errors: ErrorFormats) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.timeout_s = timeout_s
-        self.legacy_prefix = legacy_prefix
+        self.errors = errors
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -60,8 +60,8 @@ class BodyLimits:
         except TimeoutError:
             await send_error(
                 send,
+                self.errors,
                 path=scope["path"],
-                legacy_prefix=self.legacy_prefix,
                 status=408,
                 code="request_timeout",
                 message=f"request body not received within {self.timeout_s:g} s",
@@ -112,8 +112,8 @@ class BodyLimits:
     async def _refuse_too_large(self, scope: Scope, send: Send) -> None:
         await send_error(
             send,
+            self.errors,
             path=scope["path"],
-            legacy_prefix=self.legacy_prefix,
             status=413,
             code="payload_too_large",
             message=f"request body larger than {self.max_bytes} bytes",

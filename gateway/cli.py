@@ -1,147 +1,112 @@
-"""The command line: `gateway serve | db upgrade | seed | carrier-stub`, or `python -m gateway`."""
+"""The command line: `gateway serve`, or `python -m gateway serve`.
+
+    gateway serve --legacy myapp.legacy:create_app --v2 myapp.api:app
+
+serves a team's two apps; without `--legacy` and `--v2` it serves the pair `GATEWAY_PAIR`
+names (by default the worked example, the shop).
+"""
 
 from __future__ import annotations
 
 import argparse
-import ipaddress
+import json
 import logging
 import os
 from collections.abc import Sequence
-from contextlib import ExitStack
+from typing import Any
 
 import uvicorn
 
-from gateway.app import create_app
-from gateway.background_server import BackgroundServer
-from gateway.carrier_stub import CarrierBehaviour, create_carrier_app
-from gateway.serving import UVICORN_OPTIONS, configure_logging, uvicorn_options
-from shop_core.database import create_sync_engine
-from shop_core.migrate import upgrade
-from shop_core.seed import seed_demo_data
-from shop_core.settings import Environment, Settings
+from gateway.app import create_gateway, error_formats
+from gateway.pair import pair_source
+from gateway.serving import configure_logging, uvicorn_options
+from gateway.settings import GatewaySettings
 
 log = logging.getLogger("gateway")
+
+# Command-line options that are settings: given, they win over the environment, and
+# `--workers N` processes learn them through it.
+_SETTINGS_OPTIONS = {
+    "legacy": "legacy_app",
+    "v2": "v2_app",
+    "legacy_prefix": "legacy_prefix",
+    "v2_prefix": "v2_prefix",
+    "legacy_errors": "legacy_errors",
+    "v2_errors": "v2_errors",
+    "pair": "pair",
+}
+
+
+def _check(value: str) -> tuple[str, str]:
+    name, separator, spec = value.partition("=")
+    if not separator or not name or not spec:
+        raise argparse.ArgumentTypeError(f"expected NAME=module:function, not {value!r}")
+    return name, spec
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-
-    serve = commands.add_parser("serve", help="migrate, seed and serve both stacks")
+    serve = commands.add_parser("serve", help="serve a legacy WSGI app and a v2 ASGI app")
+    serve.add_argument("--legacy", metavar="IMPORT", help="the Flask (WSGI) app or its factory")
+    serve.add_argument("--v2", metavar="IMPORT", help="the FastAPI (ASGI) app or its factory")
+    serve.add_argument("--legacy-prefix", metavar="PATH", help="default /legacy")
+    serve.add_argument("--v2-prefix", metavar="PATH", help="default /v2")
+    serve.add_argument(
+        "--legacy-errors", metavar="IMPORT", help="format of the gateway's errors on legacy"
+    )
+    serve.add_argument("--v2-errors", metavar="IMPORT", help="format of its errors on v2")
+    serve.add_argument(
+        "--check",
+        metavar="NAME=IMPORT",
+        type=_check,
+        action="append",
+        default=[],
+        help="a readiness check for /health (repeatable)",
+    )
+    serve.add_argument("--pair", metavar="IMPORT", help="a pair source (default: the example)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
-    serve.add_argument("--no-migrate", dest="migrate", action="store_false")
-    serve.add_argument(
-        "--seed",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="load the demo data into an empty database "
-        "(default: in development only; refused in any other environment)",
-    )
-
-    db = commands.add_parser("db", help="database schema")
-    db_commands = db.add_subparsers(dest="db_command", required=True)
-    db_upgrade = db_commands.add_parser("upgrade", help="apply the Alembic migrations")
-    db_upgrade.add_argument("--revision", default="head")
-
-    commands.add_parser("seed", help="load the demo data into an empty database (development only)")
-
-    stub = commands.add_parser("carrier-stub", help="serve the carrier stand-in")
-    stub.add_argument("--host", default="127.0.0.1")
-    stub.add_argument("--port", type=int, default=8900)
-    stub.add_argument("--latency-ms", type=float, default=0.0)
-    stub.add_argument("--failure-rate", type=float, default=0.0, help="share answered 503")
-    stub.add_argument("--invalid-rate", type=float, default=0.0, help="share answered garbage")
     return parser
 
 
-def _refuse_seeding_outside_development(settings: Settings) -> None:
-    # The demo users' password is public: their accounts must never exist where the
-    # gateway serves real clients.
-    if settings.env is not Environment.DEVELOPMENT:
-        raise SystemExit(
-            f"gateway: demo data is refused with GATEWAY_ENV={settings.env}: its users have "
-            "a public password; seeding is for GATEWAY_ENV=development only"
+def _settings(args: argparse.Namespace) -> GatewaySettings:
+    given: dict[str, Any] = {
+        setting: getattr(args, option)
+        for option, setting in _SETTINGS_OPTIONS.items()
+        if getattr(args, option) is not None
+    }
+    if args.check:
+        given["checks"] = dict(args.check)
+    settings = GatewaySettings(**given)
+    # Worker processes read their settings afresh: this is how they get the same ones.
+    for setting, value in given.items():
+        os.environ[f"GATEWAY_{setting.upper()}"] = (
+            json.dumps(value) if isinstance(value, dict) else value
         )
+    return settings
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _seed(settings: Settings) -> None:
-    _refuse_seeding_outside_development(settings)
-    engine = create_sync_engine(settings.database_url, pool_size=1)
-    try:
-        seeded = seed_demo_data(engine, password=settings.demo_password.get_secret_value())
-    finally:
-        engine.dispose()
-    log.info("demo data %s", "loaded" if seeded else "already present, left alone")
-
-
-def _serve(args: argparse.Namespace, settings: Settings) -> None:
-    development = settings.env is Environment.DEVELOPMENT
-    seed = development if args.seed is None else args.seed
-    if seed:
-        # Before anything changes: a refused command leaves the database as it was.
-        _refuse_seeding_outside_development(settings)
-    if args.migrate:
-        upgrade(settings.database_url)
-    if seed:
-        _seed(settings)
-    if "secret_key" not in settings.model_fields_set:
-        log.info("no GATEWAY_SECRET_KEY: tokens are signed with a random key of this server's")
-        # Worker processes read their settings afresh: this is how they share the key
-        # (each would draw a key of its own, and refuse the other workers' tokens).
-        os.environ["GATEWAY_SECRET_KEY"] = settings.secret_key.get_secret_value()
-    if development and not _is_loopback(args.host):
-        log.warning(
-            "GATEWAY_ENV=development on %s: debug settings and the demo users' public "
-            "password are allowed; use GATEWAY_ENV=production for a public address",
-            args.host,
-        )
-    with ExitStack() as stack:
-        if settings.carrier_url is None:
-            stub = stack.enter_context(BackgroundServer(create_carrier_app()))
-            log.info("no GATEWAY_CARRIER_URL: carrier stub started on %s", stub.url)
-            settings = settings.model_copy(update={"carrier_url": stub.url})
-            # Worker processes read their settings afresh; this is how they learn the URL.
-            os.environ["GATEWAY_CARRIER_URL"] = stub.url
-        common = {
+def _serve(args: argparse.Namespace) -> None:
+    settings = _settings(args)
+    configure_logging(settings)
+    source = pair_source(settings)
+    with source.prepare():
+        pair = source.build()
+        options = {
             "host": args.host,
             "port": args.port,
             "log_level": settings.log_level.lower(),
-            **uvicorn_options(settings),
+            **uvicorn_options(settings, error_formats(settings, pair)),
         }
         if args.workers > 1:
-            uvicorn.run("gateway.main:app", workers=args.workers, **common)
+            uvicorn.run("gateway.main:app", workers=args.workers, **options)
         else:
-            uvicorn.run(create_app(settings), **common)
+            uvicorn.run(create_gateway(settings, pair), **options)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    if args.command == "carrier-stub":
-        behaviour = CarrierBehaviour(args.latency_ms, args.failure_rate, args.invalid_rate)
-        uvicorn.run(
-            create_carrier_app(behaviour),
-            host=args.host,
-            port=args.port,
-            log_level="warning",
-            **UVICORN_OPTIONS,
-        )
-        return
-    settings = Settings()
-    configure_logging(settings)
     if args.command == "serve":
-        _serve(args, settings)
-    elif args.command == "db":
-        upgrade(settings.database_url, args.revision)
-    elif args.command == "seed":
-        _seed(settings)
+        _serve(args)

@@ -15,7 +15,7 @@ plain text. This subclass adds, per connection:
 - a connection cap: a connection accepted past `max_connections` has its request answered
   503 and is closed; the connections already open are served as before.
 
-Refusals are in the dialect of the stack the path belongs to (gateway/responses.py).
+Refusals are in the error format of the side the path belongs to (gateway/responses.py).
 
 This relies on uvicorn internals (the parser callbacks, `self.app` read when the headers
 are complete, `self.cycle`, `self.url`): pyproject.toml pins the uvicorn version range,
@@ -34,7 +34,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from gateway.responses import error_for_path, send_error
+from gateway.responses import ErrorFormats, send_error
 
 RETRY_AFTER_S = b"1"  # for a connection refused at the cap: connections come and go quickly
 
@@ -46,7 +46,7 @@ class ConnectionLimits:
     max_header_bytes: int
     header_timeout_s: float
     max_connections: int
-    legacy_prefix: str
+    errors: ErrorFormats
 
 
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
@@ -173,8 +173,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         refusal = _header_too_large(self.limits)
         url: bytes = getattr(self, "url", b"")
         path = url.split(b"?", 1)[0].decode("latin-1")
-        content_type, body = error_for_path(
-            path, self.limits.legacy_prefix, refusal.status, refusal.code, refusal.message
+        content_type, body = self.limits.errors.render(
+            path, refusal.status, refusal.code, refusal.message
         )
         status = HTTPStatus(refusal.status)
         head = [f"HTTP/1.1 {status.value} {status.phrase}".encode()]
@@ -189,7 +189,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
 
 class _Refusal:
-    """An ASGI app that answers one error in the request's stack dialect."""
+    """An ASGI app that answers one error in the format of the request's side."""
 
     def __init__(
         self,
@@ -199,7 +199,7 @@ class _Refusal:
         message: str,
         headers: Sequence[tuple[bytes, bytes]] = (),
     ) -> None:
-        self.legacy_prefix = limits.legacy_prefix
+        self.errors = limits.errors
         self.status = status
         self.code = code
         self.message = message
@@ -208,8 +208,8 @@ class _Refusal:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await send_error(
             send,
+            self.errors,
             path=scope["path"],
-            legacy_prefix=self.legacy_prefix,
             status=self.status,
             code=self.code,
             message=self.message,

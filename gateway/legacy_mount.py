@@ -36,7 +36,7 @@ from a2wsgi.wsgi import Body, WSGIResponder, build_environ
 from a2wsgi.wsgi_typing import Environ, StartResponse, WSGIApp
 from starlette.types import Receive, Scope, Send
 
-from gateway.responses import legacy_error
+from gateway.responses import ErrorFormat, ErrorFormats, problem_details, send_error
 
 RETRY_AFTER_S = 1
 
@@ -168,9 +168,16 @@ class LegacyMount:
     send_queue_size = 10  # a2wsgi's default: response chunks buffered per request
 
     def __init__(
-        self, app: WSGIApplication, *, workers: int, queue_timeout_s: float = 10.0
+        self,
+        app: WSGIApplication,
+        *,
+        workers: int,
+        queue_timeout_s: float = 10.0,
+        error_format: ErrorFormat = problem_details,
     ) -> None:
         self.wsgi_app = app
+        # The busy answer is in the format of the side this mount serves, at any path.
+        self.errors = ErrorFormats(default=error_format)
         self.app = cast(WSGIApp, _MountEnviron(cast(WSGIApp, app)))
         self.workers = workers
         self.queue_timeout_s = queue_timeout_s
@@ -198,7 +205,7 @@ class LegacyMount:
         if scope["type"] != "http":
             return
         if not await self._take_slot():
-            await _send_busy(send)
+            await self._send_busy(scope, send)
             return
         responder: _Responder | None = None
         try:
@@ -230,20 +237,14 @@ class LegacyMount:
         """Let running legacy requests finish, drop queued ones, stop the threads."""
         self.executor.shutdown(wait=True, cancel_futures=True)
 
-
-async def _send_busy(send: Send) -> None:
-    content_type, body = legacy_error(
-        503, "service_unavailable", "The legacy service is busy; try again shortly."
-    )
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 503,
-            "headers": [
-                (b"content-type", content_type),
-                (b"content-length", str(len(body)).encode()),
-                (b"retry-after", str(RETRY_AFTER_S).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    async def _send_busy(self, scope: Scope, send: Send) -> None:
+        await send_error(
+            send,
+            self.errors,
+            path=scope["path"],
+            status=503,
+            code="service_unavailable",
+            message="The legacy service is busy; try again shortly.",
+            headers=[(b"retry-after", str(RETRY_AFTER_S).encode())],
+            close=False,
+        )

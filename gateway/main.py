@@ -1,13 +1,14 @@
 """The module uvicorn imports for worker processes (`gateway.main:app`).
 
-Each worker reads the settings afresh and builds its own app; `gateway serve` with one
-worker builds the app itself instead.
+Each worker reads the settings afresh and builds its own pair and app; `gateway serve`
+with one worker builds the app itself instead.
 """
 
-from gateway.app import create_app
+from gateway.app import create_gateway
+from gateway.pair import pair_source
 from gateway.serving import configure_logging
-from shop_core.settings import Settings
+from gateway.settings import GatewaySettings
 
-settings = Settings()
+settings = GatewaySettings()
 configure_logging(settings)
-app = create_app(settings)
+app = create_gateway(settings, pair_source(settings).build())

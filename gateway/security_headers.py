@@ -26,7 +26,7 @@ from typing import Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.responses import send_error
+from gateway.responses import ErrorFormats, send_error
 
 Headers = tuple[tuple[bytes, bytes], ...]
 
@@ -76,9 +76,9 @@ def _relative_location(location: bytes, scope: Scope) -> bytes:
 
 
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp, *, legacy_prefix: str) -> None:
+    def __init__(self, app: ASGIApp, *, errors: ErrorFormats) -> None:
         self.app = app
-        self.legacy_prefix = legacy_prefix
+        self.errors = errors
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -102,8 +102,8 @@ class SecurityHeaders:
         if sum(1 for name, _ in scope["headers"] if name == b"authorization") > 1:
             await send_error(
                 send_with_headers,
+                self.errors,
                 path=scope["path"],
-                legacy_prefix=self.legacy_prefix,
                 status=400,
                 code="bad_request",
                 message="Send one Authorization header, not several.",
@@ -123,8 +123,8 @@ class SecurityHeaders:
                 replaced = True
                 await send_error(
                     send,
+                    self.errors,
                     path=scope["path"],
-                    legacy_prefix=self.legacy_prefix,
                     status=405,
                     code="method_not_allowed",
                     message="TRACE is not allowed.",

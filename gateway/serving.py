@@ -12,9 +12,9 @@ import functools
 import logging
 from typing import Any, Final
 
-from gateway.app import LEGACY_PREFIX
 from gateway.http_protocol import ConnectionLimits, LimitedHttpToolsProtocol
-from shop_core.settings import Settings
+from gateway.responses import ErrorFormats
+from gateway.settings import GatewaySettings
 
 UVICORN_OPTIONS: Final[dict[str, Any]] = {
     # uvicorn answers `server: uvicorn` by default: it tells a scanner what to try first.
@@ -24,19 +24,19 @@ UVICORN_OPTIONS: Final[dict[str, Any]] = {
 }
 
 
-def uvicorn_options(settings: Settings) -> dict[str, Any]:
+def uvicorn_options(settings: GatewaySettings, errors: ErrorFormats) -> dict[str, Any]:
     """The options that serve the gateway: `UVICORN_OPTIONS` and the connection limits.
 
     The protocol is uvicorn's httptools one (its fast path) with a header deadline, a
     header size limit and a connection cap added (gateway/http_protocol.py). It is passed
     as a partial over a module-level class, which pickles: uvicorn hands its options to
-    `--workers N` processes that way.
+    `--workers N` processes that way (and so are `errors`, module-level functions).
     """
     limits = ConnectionLimits(
         max_header_bytes=settings.max_header_bytes,
         header_timeout_s=settings.header_timeout_s,
         max_connections=settings.max_connections,
-        legacy_prefix=LEGACY_PREFIX,
+        errors=errors,
     )
     return {
         **UVICORN_OPTIONS,
@@ -45,7 +45,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def configure_logging(settings: Settings) -> None:
+def configure_logging(settings: GatewaySettings) -> None:
     """Logging for a gateway process: the command line's, and each of its worker processes'."""
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
     # At INFO and below SQLAlchemy logs every statement and row: password hashes, emails.

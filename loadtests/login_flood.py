@@ -157,8 +157,6 @@ def main(argv: list[str] | None = None) -> int:
                 "serve",
                 "--port",
                 str(port),
-                "--no-migrate",
-                "--no-seed",
             ],
             log=workdir / "gateway.log",
             env=server_environment(database_url, carrier_url),

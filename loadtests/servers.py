@@ -215,6 +215,9 @@ def server_environment(database_url: str, carrier_url: str, **settings: int) -> 
         GATEWAY_DEMO_PASSWORD=DEMO_PASSWORD,
         # Access logs would cost the server CPU that the measurement should get.
         GATEWAY_LOG_LEVEL="WARNING",
+        # The run prepared the database itself.
+        GATEWAY_MIGRATE_ON_START="false",
+        GATEWAY_SEED_ON_START="false",
     )
     env.update({f"GATEWAY_{name.upper()}": str(value) for name, value in settings.items()})
     return env
@@ -246,13 +249,12 @@ def started_arm(kind: str, workdir: Path, plan: ServerPlan) -> Iterator[RunningA
         if kind == "gateway":
             command = [sys.executable, "-m", "gateway", "serve", "--host", "127.0.0.1"]
             command += ["--port", str(port), "--workers", str(plan.workers)]
-            command += ["--no-migrate", "--no-seed"]
             health = "/health"
         else:
             env["SCRIPT_NAME"] = "/legacy"
             command = [sys.executable, "-m", "gunicorn", "--workers", str(plan.workers)]
             command += ["--threads", str(plan.legacy_threads), "--bind", f"127.0.0.1:{port}"]
-            command += ["gateway.legacy_wsgi:app"]
+            command += ["shop.legacy_wsgi:app"]
             health = "/legacy/health"
         server = Process(
             plan.pinning.prefix(plan.pinning.server) + command,

@@ -271,7 +271,7 @@ def run(options: argparse.Namespace) -> int:
             legacy_workers=options.legacy_workers,
             db_pool_size=options.db_pool_size,
         )
-        serve = ["gateway", "serve", "--port", str(port), "--no-migrate", "--no-seed"]
+        serve = ["gateway", "serve", "--port", str(port)]
         server = Process(
             [*pinning.prefix(pinning.server), *python, *serve],
             log=workdir / "server.log",

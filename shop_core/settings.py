@@ -1,4 +1,8 @@
-"""The one settings object, read once from `GATEWAY_*` variables and passed down."""
+"""The shop's settings, read once from `GATEWAY_*` variables and passed down.
+
+The gateway's own (limits, logs, which apps) are in `gateway/settings.py`; the shop's
+composition root (`shop/settings.py`) reads both at once.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,9 @@ import enum
 import hmac
 import secrets
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Earlier versions ran on this key when none was set, and published it: a token signed
@@ -51,9 +55,6 @@ class Settings(BaseSettings):
     user_cache_ttl_s: float = Field(default=5.0, ge=0, le=300)
     carrier_url: str | None = None
     carrier_timeout_s: float = Field(default=2.0, gt=0, le=60)
-    legacy_workers: int = Field(default=10, ge=1, le=256)
-    legacy_queue_timeout_s: float = Field(default=10.0, gt=0, le=300)
-    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Login throttling (shop_core/login_throttle.py): this many failed logins within the
     # window, for one username or from one client address, and further logins get 429.
     login_max_failures_per_username: int = Field(default=5, ge=1, le=10_000)
@@ -63,20 +64,7 @@ class Settings(BaseSettings):
     # once in a process, both stacks together; a login that waits longer for one gets 503.
     password_hash_concurrency: int = Field(default=4, ge=1, le=64)
     password_hash_wait_s: float = Field(default=1.0, gt=0, le=30)
-    # Connection limits (gateway/serving.py): what a slow or greedy client may hold.
-    body_timeout_s: float = Field(default=10.0, gt=0, le=300)
-    max_header_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
-    header_timeout_s: float = Field(default=10.0, gt=0, le=300)
-    keep_alive_timeout_s: float = Field(default=5.0, gt=0, le=300)
-    max_connections: int = Field(default=1000, ge=1, le=100_000)
-    log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"
-    cors_origins: list[str] = Field(default_factory=list)
     debug: bool = False
-
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _upper_case_level(cls, value: Any) -> Any:
-        return value.upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:
@@ -95,18 +83,22 @@ class Settings(BaseSettings):
             raise ValueError("GATEWAY_DEBUG is only allowed with GATEWAY_ENV=development")
         return self
 
-    def legacy_config(self) -> dict[str, Any]:
-        """The plain mapping the Flask app reads (Flask apps are configured by dict)."""
+    def legacy_config(self, *, threads: int, max_body_bytes: int) -> dict[str, Any]:
+        """The plain mapping the Flask app reads (Flask apps are configured by dict).
+
+        `threads`: how many requests the app serves at once (the gateway's pool), each of
+        which may hold a database connection; `max_body_bytes`: the gateway's body limit.
+        """
         return {
             "DATABASE_URL": self.database_url,
-            "DB_POOL_SIZE": max(self.db_pool_size, self.legacy_workers),
+            "DB_POOL_SIZE": max(self.db_pool_size, threads),
             "SECRET_KEY": self.secret_key.get_secret_value(),
             "TOKEN_ISSUER": self.token_issuer,
             "TOKEN_LIFETIME_S": self.token_lifetime_s,
             "USER_CACHE_TTL_S": self.user_cache_ttl_s,
             "CARRIER_URL": self.carrier_url,
             "CARRIER_TIMEOUT_S": self.carrier_timeout_s,
-            "MAX_CONTENT_LENGTH": self.max_body_bytes,
+            "MAX_CONTENT_LENGTH": max_body_bytes,
             "LOGIN_MAX_FAILURES_PER_USERNAME": self.login_max_failures_per_username,
             "LOGIN_MAX_FAILURES_PER_ADDRESS": self.login_max_failures_per_address,
             "LOGIN_FAILURE_WINDOW_S": self.login_failure_window_s,

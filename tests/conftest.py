@@ -19,13 +19,13 @@ import requests
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from gateway.app import create_app
 from gateway.background_server import BackgroundServer
-from gateway.carrier_stub import CarrierBehaviour, create_carrier_app
+from shop.app import create_app
+from shop.carrier_stub import CarrierBehaviour, create_carrier_app
+from shop.settings import ShopSettings
 from shop_core.database import create_sync_engine, temporary_postgres_database
 from shop_core.migrate import upgrade
 from shop_core.seed import seed_demo_data
-from shop_core.settings import Settings
 from tests.support import DEMO_PASSWORD, STACKS, Stack
 
 POSTGRES_ADMIN_URL = os.environ.get("GATEWAY_TEST_DATABASE_URL")
@@ -71,7 +71,7 @@ def carrier() -> Iterator[BackgroundServer]:
         yield server
 
 
-def make_settings(database_url: str, **overrides: Any) -> Settings:
+def make_settings(database_url: str, **overrides: Any) -> ShopSettings:
     values: dict[str, Any] = {
         "env": "test",
         "database_url": database_url,
@@ -83,16 +83,16 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "login_max_failures_per_address": 10_000,
     }
     values.update(overrides)
-    return Settings(**values)
+    return ShopSettings(**values)
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str, carrier: BackgroundServer) -> Settings:
+def settings(database_url: str, carrier: BackgroundServer) -> ShopSettings:
     return make_settings(database_url, carrier_url=carrier.url, carrier_timeout_s=2.0)
 
 
 @pytest.fixture(scope="session")
-def gateway(settings: Settings) -> Iterator[BackgroundServer]:
+def gateway(settings: ShopSettings) -> Iterator[BackgroundServer]:
     """The whole gateway, served by uvicorn on a free port."""
     with BackgroundServer(create_app(settings), settings=settings) as server:
         yield server

@@ -6,8 +6,8 @@ from typing import Any
 
 import requests
 
+from shop.settings import ShopSettings
 from shop_core.security import issue_token
-from shop_core.settings import Settings
 
 DEMO_PASSWORD = "demo"
 STACKS = ["legacy", "v2"]
@@ -122,7 +122,7 @@ def assert_error(stack: Stack, answer: requests.Response, status: int) -> dict[s
     return body
 
 
-def bearer_for(settings: Settings, user: str, scopes: str) -> dict[str, str]:
+def bearer_for(settings: ShopSettings, user: str, scopes: str) -> dict[str, str]:
     """An Authorization header with a token minted for `user`, as a login would give."""
     token = issue_token(
         subject=user,

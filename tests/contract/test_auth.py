@@ -5,13 +5,15 @@ from __future__ import annotations
 import jwt
 import pytest
 
+from shop.settings import ShopSettings
 from shop_core.security import issue_token
-from shop_core.settings import Settings
 from tests.support import DEMO_PASSWORD, Stack, assert_error
 
 
 @pytest.mark.parametrize(("user", "scope"), [("admin", "read write admin"), ("viewer", "read")])
-def test_login_issues_a_bearer_jwt(stack: Stack, settings: Settings, user: str, scope: str) -> None:
+def test_login_issues_a_bearer_jwt(
+    stack: Stack, settings: ShopSettings, user: str, scope: str
+) -> None:
     answer = stack.login(user, DEMO_PASSWORD)
     assert answer.status_code == 200, answer.text
     body = answer.json()
@@ -48,7 +50,7 @@ def test_each_stack_takes_its_own_login_format(legacy: Stack, v2: Stack) -> None
     assert_error(v2, v2.post("/auth/token", json=credentials), 422)
 
 
-def _token(settings: Settings, **overrides: object) -> str:
+def _token(settings: ShopSettings, **overrides: object) -> str:
     claims: dict[str, object] = {
         "sub": "clerk",
         "scope": "read write",
@@ -79,7 +81,7 @@ def test_malformed_authorization_is_401(stack: Stack, authorization: str) -> Non
     assert_error(stack, answer, 401)
 
 
-def test_forged_expired_and_foreign_tokens_are_401(stack: Stack, settings: Settings) -> None:
+def test_forged_expired_and_foreign_tokens_are_401(stack: Stack, settings: ShopSettings) -> None:
     forged = _token(settings, secret="another-secret-" + "y" * 32)
     foreign = _token(settings, iss="someone-else")
     expired = jwt.encode(

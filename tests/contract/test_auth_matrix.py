@@ -35,8 +35,8 @@ import legacy_flask
 from gateway.background_server import BackgroundServer
 from gateway.docs import ASSETS_URL
 from gateway.legacy_mount import LegacyMount
+from shop.settings import ShopSettings
 from shop_core.models import User
-from shop_core.settings import Settings
 from tests.support import DEMO_PASSWORD, Stack, assert_error
 
 PUBLIC = "public"
@@ -131,7 +131,7 @@ def _starlette_routes(routes: list[BaseRoute]) -> tuple[set[str], dict[str, Any]
 
 
 @pytest.fixture(scope="module")
-def route_tables(gateway: BackgroundServer, settings: Settings) -> dict[str, set[str]]:
+def route_tables(gateway: BackgroundServer, settings: ShopSettings) -> dict[str, set[str]]:
     """The routes of the gateway being served, and of the two apps it mounts."""
     root = gateway.server.config.app
     assert isinstance(root, FastAPI)
@@ -143,7 +143,11 @@ def route_tables(gateway: BackgroundServer, settings: Settings) -> dict[str, set
     v2_keys, v2_mounts = _starlette_routes(v2.routes)
     assert not v2_mounts, f"unclassified mounts under /v2: {set(v2_mounts)}"
     # The mount wraps the Flask app; its factory, with the gateway's config, builds the same.
-    flask_app = legacy_flask.create_app(settings.legacy_config())
+    flask_app = legacy_flask.create_app(
+        settings.legacy_config(
+            threads=settings.legacy_workers, max_body_bytes=settings.max_body_bytes
+        )
+    )
     legacy_keys = _flask_routes(flask_app)
     legacy_flask.dispose_engine(flask_app)
     return {"gateway": gateway_keys, "legacy": legacy_keys, "v2": v2_keys}
@@ -165,7 +169,7 @@ def test_every_route_is_in_the_table_and_every_entry_is_a_route(
 
 
 @pytest.fixture(scope="module")
-def bad_tokens(settings: Settings) -> dict[str, str]:
+def bad_tokens(settings: ShopSettings) -> dict[str, str]:
     """Tokens that must be refused (401), each claiming every scope."""
     now = int(time.time())
     claims = {
@@ -188,7 +192,7 @@ def bad_tokens(settings: Settings) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def scope_lacking_tokens(settings: Settings) -> dict[str, str]:
+def scope_lacking_tokens(settings: ShopSettings) -> dict[str, str]:
     """For each scope, a valid token with every other scope (so only that one is missing)."""
     now = int(time.time())
     return {

@@ -23,8 +23,8 @@ import requests
 from argon2 import PasswordHasher
 from sqlalchemy import Engine, func, insert, select
 
-from gateway.app import create_app
 from gateway.background_server import BackgroundServer
+from shop.app import create_app
 from shop_core import security
 from shop_core.models import LoginFailure, User
 from shop_core.security import hash_password, hashing_slots

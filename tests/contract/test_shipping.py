@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from gateway.app import create_app
 from gateway.background_server import BackgroundServer
-from gateway.carrier_stub import CarrierBehaviour, create_carrier_app
+from shop.app import create_app
+from shop.carrier_stub import CarrierBehaviour, create_carrier_app
 from tests.carriers import (
     CountingCarrier,
     hanging_up_carrier,

@@ -11,11 +11,11 @@ import pytest
 import requests
 from sqlalchemy import Engine, delete, insert, update
 
-from gateway.app import create_app
 from gateway.background_server import BackgroundServer
+from shop.app import create_app
+from shop.settings import ShopSettings
 from shop_core.models import User
 from shop_core.security import hash_password
-from shop_core.settings import Settings
 from tests.conftest import make_settings
 from tests.support import STACKS, Stack, assert_error
 
@@ -28,7 +28,7 @@ DEADLINE_S = 15.0
 @pytest.fixture(scope="module")
 def short_cache_gateway(database_url: str) -> Iterator[BackgroundServer]:
     """A gateway that remembers a token's user for half a second."""
-    settings: Settings = make_settings(database_url, user_cache_ttl_s=CACHE_TTL_S)
+    settings: ShopSettings = make_settings(database_url, user_cache_ttl_s=CACHE_TTL_S)
     with BackgroundServer(create_app(settings)) as server:
         yield server
 

@@ -9,9 +9,9 @@ import pytest
 import requests
 from starlette.routing import Mount
 
-from gateway.app import create_app
 from gateway.background_server import BackgroundServer
 from gateway.legacy_mount import LegacyMount
+from shop.app import create_app
 from tests.conftest import make_settings
 
 
@@ -21,11 +21,16 @@ def _legacy_mount(app: Any) -> LegacyMount:
     return mount
 
 
-def test_health_reports_the_database(gateway: BackgroundServer) -> None:
+def test_health_reports_the_database_and_both_stacks(gateway: BackgroundServer) -> None:
     answer = requests.get(f"{gateway.url}/health", timeout=10)
     assert answer.status_code == 200
-    assert answer.json()["status"] == "ok"
-    assert answer.json()["database"] == "ok"
+    body = answer.json()
+    assert (body["status"], body["database"]) == ("ok", "ok")
+    assert body["stacks"]["v2"] == {"prefix": "/v2"}
+    legacy = body["stacks"]["legacy"]
+    assert legacy["prefix"] == "/legacy"
+    assert legacy["pool"]["threads"] == 10
+    assert legacy["pool"]["saturated"] is False
 
 
 def test_health_is_503_when_the_database_does_not_answer() -> None:
@@ -34,7 +39,10 @@ def test_health_is_503_when_the_database_does_not_answer() -> None:
     with BackgroundServer(create_app(settings)) as server:
         answer = requests.get(f"{server.url}/health", timeout=10)
     assert answer.status_code == 503
-    assert answer.json() == {"status": "unavailable", "database": "unreachable"}
+    body = answer.json()
+    assert (body["status"], body["database"]) == ("unavailable", "unavailable")
+    # The stacks are still described: the gateway itself answers.
+    assert set(body["stacks"]) == {"legacy", "v2"}
 
 
 @pytest.mark.parametrize("path", ["/legacy/health", "/v2/health"])

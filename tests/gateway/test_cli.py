@@ -32,9 +32,10 @@ def _env(**extra: str) -> dict[str, str]:
     return env | extra
 
 
-def _gateway(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def _shop(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """The shop's own command (`shop db upgrade`, `shop seed`)."""
     return subprocess.run(
-        [sys.executable, "-m", "gateway", *args],
+        [sys.executable, "-m", "shop", *args],
         cwd=cwd,
         env=_env(**env),
         capture_output=True,
@@ -46,9 +47,9 @@ def _gateway(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[s
 
 def test_db_upgrade_then_seed_fill_an_empty_database(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'shop.db'}"
-    assert _gateway("db", "upgrade", cwd=tmp_path, GATEWAY_DATABASE_URL=url).returncode == 0
-    first = _gateway("seed", cwd=tmp_path, GATEWAY_DATABASE_URL=url)
-    second = _gateway("seed", cwd=tmp_path, GATEWAY_DATABASE_URL=url)
+    assert _shop("db", "upgrade", cwd=tmp_path, GATEWAY_DATABASE_URL=url).returncode == 0
+    first = _shop("seed", cwd=tmp_path, GATEWAY_DATABASE_URL=url)
+    second = _shop("seed", cwd=tmp_path, GATEWAY_DATABASE_URL=url)
     assert first.returncode == second.returncode == 0, first.stderr
     assert "demo data loaded" in first.stderr
     assert "already present" in second.stderr
@@ -78,7 +79,7 @@ def _users(url: str) -> int:
 def test_seed_is_refused_outside_development(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'shop.db'}"
     upgrade(url)
-    refused = _gateway("seed", cwd=tmp_path, GATEWAY_DATABASE_URL=url, **PRODUCTION)
+    refused = _shop("seed", cwd=tmp_path, GATEWAY_DATABASE_URL=url, **PRODUCTION)
     assert refused.returncode != 0
     assert "demo data is refused with GATEWAY_ENV=production" in refused.stderr
     assert "Traceback" not in refused.stderr
@@ -118,10 +119,11 @@ def test_serve_with_seed_is_refused_outside_development_and_changes_nothing(
     no_server: _NoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = f"sqlite:///{tmp_path / 'shop.db'}"
-    for name, value in (PRODUCTION | {"GATEWAY_DATABASE_URL": url}).items():
+    seeding = {"GATEWAY_DATABASE_URL": url, "GATEWAY_SEED_ON_START": "true"}
+    for name, value in (PRODUCTION | seeding).items():
         monkeypatch.setenv(name, value)
     with pytest.raises(SystemExit, match="demo data is refused with GATEWAY_ENV=production"):
-        cli.main(["serve", "--seed"])
+        cli.main(["serve"])
     assert no_server.calls == []
     assert not (tmp_path / "shop.db").exists()
 
@@ -141,7 +143,9 @@ def test_workers_share_the_random_development_secret(
     no_server: _NoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GATEWAY_DATABASE_URL", f"sqlite:///{tmp_path / 'shop.db'}")
-    cli.main(["serve", "--workers", "2", "--no-migrate", "--no-seed"])
+    monkeypatch.setenv("GATEWAY_MIGRATE_ON_START", "false")
+    monkeypatch.setenv("GATEWAY_SEED_ON_START", "false")
+    cli.main(["serve", "--workers", "2"])
     ((app, options),) = no_server.calls
     assert (app, options["workers"]) == ("gateway.main:app", 2)
     first, second = no_server.worker_secrets

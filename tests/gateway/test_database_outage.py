@@ -27,8 +27,8 @@ import requests
 from sqlalchemy.engine import make_url
 
 import shop_core.database
-from gateway.app import create_app
 from gateway.background_server import BackgroundServer
+from shop.app import create_app
 from shop_core.database import is_sqlite
 from tests.conftest import make_settings, sqlite_path
 from tests.support import Stack, assert_error

@@ -22,10 +22,10 @@ from sqlalchemy import Engine, text
 from sqlalchemy.pool import QueuePool
 from starlette.routing import Mount
 
-from gateway.app import LEGACY_PREFIX, create_app
 from gateway.background_server import BackgroundServer
 from gateway.legacy_mount import LegacyMount
 from legacy_flask.db import get_engine
+from shop.app import create_app
 from shop_core.database import is_sqlite
 from tests.carriers import GatedCarrier
 from tests.conftest import make_settings
@@ -75,7 +75,7 @@ def _served(database_url: str, tokens: dict[str, str], **overrides: Any) -> Iter
 
 def legacy_mount(app: FastAPI) -> LegacyMount:
     mounts = [route for route in app.routes if isinstance(route, Mount)]
-    mount = next(route.app for route in mounts if route.path == LEGACY_PREFIX)
+    mount = next(route.app for route in mounts if route.path == "/legacy")
     assert isinstance(mount, LegacyMount)
     return mount
 
@@ -157,7 +157,7 @@ def _abandon(served: Served, request: bytes, *, reset: bool) -> None:
 
 def _request(method: str, target: str, token: str, body: bytes = b"", length: int = 0) -> bytes:
     head = (
-        f"{method} {LEGACY_PREFIX}{target} HTTP/1.1\r\nHost: gateway\r\n"
+        f"{method} {'/legacy'}{target} HTTP/1.1\r\nHost: gateway\r\n"
         f"Authorization: Bearer {token}\r\n"
     )
     if length:

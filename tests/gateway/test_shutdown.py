@@ -59,10 +59,12 @@ class Server:
             "GATEWAY_CARRIER_URL": carrier_url,
             "GATEWAY_CARRIER_TIMEOUT_S": "30",
             "GATEWAY_LOG_LEVEL": "INFO",
+            "GATEWAY_MIGRATE_ON_START": "false",
+            "GATEWAY_SEED_ON_START": "false",
         }
         command = [sys.executable, "-m", "gateway", "serve", "--port", str(self.port)]
         self.process = subprocess.Popen(
-            [*command, "--no-migrate", "--no-seed"],
+            command,
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

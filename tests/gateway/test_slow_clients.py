@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from gateway.app import create_app
 from gateway.background_server import BackgroundServer
-from shop_core.settings import Settings
+from shop.app import create_app
+from shop.settings import ShopSettings
 from tests.conftest import make_settings
 
 DEADLINE_S = 1.0  # the body, header and keep-alive deadlines of the `limited` server
@@ -49,7 +49,7 @@ V2_408 = {
 
 
 @pytest.fixture(scope="module")
-def limited_settings(database_url: str) -> Settings:
+def limited_settings(database_url: str) -> ShopSettings:
     return make_settings(
         database_url,
         legacy_workers=LEGACY_WORKERS,
@@ -62,7 +62,7 @@ def limited_settings(database_url: str) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def limited(limited_settings: Settings) -> Iterator[BackgroundServer]:
+def limited(limited_settings: ShopSettings) -> Iterator[BackgroundServer]:
     with BackgroundServer(create_app(limited_settings), settings=limited_settings) as server:
         yield server
 
@@ -408,10 +408,12 @@ def test_worker_processes_enforce_the_limits(tmp_path: Path) -> None:
         # Any URL: no stub is started, and the health routes do not call the carrier.
         "GATEWAY_CARRIER_URL": "http://127.0.0.1:9",
         "GATEWAY_LOG_LEVEL": "WARNING",
+        "GATEWAY_MIGRATE_ON_START": "false",
+        "GATEWAY_SEED_ON_START": "false",
     }
     command = [sys.executable, "-m", "gateway", "serve", "--port", str(port), "--workers", "2"]
     process = subprocess.Popen(
-        [*command, "--no-migrate", "--no-seed"],
+        command,
         cwd=tmp_path,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -458,4 +460,4 @@ def _json(value: object) -> bytes:
 )
 def test_limits_out_of_their_bounds_are_refused(name: str, value: object) -> None:
     with pytest.raises(ValueError, match=name):
-        Settings(**{name: value})
+        ShopSettings(**{name: value})

@@ -35,7 +35,11 @@ EXAMPLES = 120
 @pytest.fixture(scope="module")
 def app(database_url: str, carrier: BackgroundServer) -> Iterator[Flask]:
     settings = make_settings(database_url, carrier_url=carrier.url)
-    flask_app = legacy_flask.create_app(settings.legacy_config())
+    flask_app = legacy_flask.create_app(
+        settings.legacy_config(
+            threads=settings.legacy_workers, max_body_bytes=settings.max_body_bytes
+        )
+    )
     yield flask_app
     legacy_flask.dispose_engine(flask_app)
 

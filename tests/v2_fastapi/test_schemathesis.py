@@ -22,8 +22,8 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.core.failures import Failure
 from schemathesis.openapi.checks import RejectedPositiveData
 
-from gateway.app import create_app
 from gateway.background_server import BackgroundServer
+from shop.app import create_app
 from tests.conftest import make_settings
 from tests.fuzzing import fuzz_settings
 from tests.support import bearer_for

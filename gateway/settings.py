@@ -1,0 +1,59 @@
+"""The gateway's settings, read once from `GATEWAY_*` variables and passed down.
+
+Only what the gateway itself needs: which apps it serves and where, the limits it holds
+every client to, logs and metrics. An app pair reads its own settings (the shop's are in
+`shop_core/settings.py`, under the same prefix).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PREFIX_PATTERN = r"^/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$"
+# What `gateway serve` serves when it is given no app of a team's: the worked example.
+EXAMPLE_PAIR = "shop.pair:ShopPair"
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_", frozen=True, extra="ignore", hide_input_in_errors=True
+    )
+
+    # The apps, as import strings read the way Flask's --app reads them (gateway/loading.py).
+    legacy_app: str | None = None
+    v2_app: str | None = None
+    legacy_prefix: str = Field(default="/legacy", pattern=PREFIX_PATTERN)
+    v2_prefix: str = Field(default="/v2", pattern=PREFIX_PATTERN)
+    # Functions (status, code, message) -> (content type, body) for the errors the gateway
+    # makes itself on each side; RFC 9457 problem details without one.
+    legacy_errors: str | None = None
+    v2_errors: str | None = None
+    # Readiness checks for /health: name -> import string of an async function.
+    checks: dict[str, str] = Field(default_factory=dict)
+    # A whole pair (apps, error formats, checks) from one import string; the default is the
+    # worked example, served when neither legacy_app nor v2_app is given.
+    pair: str = EXAMPLE_PAIR
+
+    legacy_workers: int = Field(default=10, ge=1, le=256)
+    legacy_queue_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Connection limits (gateway/serving.py): what a slow or greedy client may hold.
+    body_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
+    header_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    keep_alive_timeout_s: float = Field(default=5.0, gt=0, le=300)
+    max_connections: int = Field(default=1000, ge=1, le=100_000)
+    log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"
+    cors_origins: list[str] = Field(default_factory=list)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def serves_a_team_pair(self) -> bool:
+        return self.legacy_app is not None or self.v2_app is not None
