@@ -39,12 +39,26 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"
     cors_origins: list[str] = Field(default_factory=list)
+    log_format: Literal["text", "json"] = "text"
+    metrics_enabled: bool = True
+    # None: /metrics on the gateway's own port; else only there, on this port.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # prometheus-client's own variable (it reads it at import): set by `gateway serve
+    # --workers N` for its worker processes, whose /metrics then adds up all of them.
+    metrics_multiprocess_dir: Path | None = Field(
+        default=None, validation_alias="PROMETHEUS_MULTIPROC_DIR"
+    )
     debug: bool = False
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_case_level(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_case_format(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:
