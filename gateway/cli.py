@@ -13,6 +13,8 @@ import uvicorn
 from gateway.app import create_app
 from gateway.background_server import BackgroundServer
 from gateway.carrier_stub import CarrierBehaviour, create_carrier_app
+from gateway.observability import Exposition, Observability
+from gateway.observability.metrics import MULTIPROCESS_ENV, multiprocess_directory
 from gateway.serving import UVICORN_OPTIONS, configure_logging
 from shop_core.database import create_sync_engine
 from shop_core.migrate import upgrade
@@ -77,9 +79,32 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
             **UVICORN_OPTIONS,
         }
         if args.workers > 1:
+            if settings.metrics_enabled:
+                # prometheus-client's multiprocess mode: every worker writes its numbers into
+                # this directory (named before the workers import prometheus_client), and
+                # /metrics, wherever served, adds them all up.
+                directory = stack.enter_context(multiprocess_directory())
+                os.environ[MULTIPROCESS_ENV] = str(directory)
+                _serve_metrics_port(
+                    stack, settings, args.host, Exposition(multiprocess_dir=directory)
+                )
             uvicorn.run("gateway.main:app", workers=args.workers, **common)
         else:
-            uvicorn.run(create_app(settings), **common)
+            app = create_app(settings)
+            observability: Observability | None = getattr(app.state, "observability", None)
+            if observability is not None and observability.exposition is not None:
+                _serve_metrics_port(stack, settings, args.host, observability.exposition)
+            uvicorn.run(app, **common)
+
+
+def _serve_metrics_port(
+    stack: ExitStack, settings: Settings, host: str, exposition: Exposition
+) -> None:
+    """/metrics on a port of its own (`GATEWAY_METRICS_PORT`), when one is set."""
+    if settings.metrics_port is None:
+        return
+    stack.enter_context(BackgroundServer(exposition.app(), host=host, port=settings.metrics_port))
+    log.info("metrics served on http://%s:%d/metrics", host, settings.metrics_port)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
@@ -62,7 +63,15 @@ def install_observability(
         if metrics is not None:
             legacy_mount.observer = metrics
     if exposition is not None and metrics_path is not None:
-        app.add_route(metrics_path, exposition.endpoint, methods=["GET"], include_in_schema=False)
+        if isinstance(app, FastAPI):
+            # FastAPI's router names the matched route in the scope for its own routes only.
+            app.add_api_route(
+                metrics_path, exposition.endpoint, methods=["GET"], include_in_schema=False
+            )
+        else:
+            app.add_route(
+                metrics_path, exposition.endpoint, methods=["GET"], include_in_schema=False
+            )
 
     build_inner_stack = app.build_middleware_stack
 

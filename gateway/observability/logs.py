@@ -28,7 +28,7 @@ JSON_FORMAT: Final = "%(levelname)s %(name)s %(request_id)s %(message)s"
 def formatter(log_format: LogFormat) -> logging.Formatter:
     if log_format == "json":
         # `timestamp`: ISO 8601 in UTC, which log stores parse without a format string.
-        return JsonFormatter(JSON_FORMAT, timestamp=True, defaults={"request_id": NO_REQUEST})
+        return JsonFormatter(JSON_FORMAT, timestamp=True)
     return logging.Formatter(TEXT_FORMAT, defaults={"request_id": NO_REQUEST})
 
 

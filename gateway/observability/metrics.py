@@ -14,6 +14,9 @@ methods or `OTHER`, `status` is what the app answered.
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
@@ -27,6 +30,8 @@ from starlette.routing import Route
 
 from gateway.legacy_mount import QUEUE_TIMEOUT
 
+# prometheus-client's variable, read when a process imports prometheus_client.
+MULTIPROCESS_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 _METHODS: Final = frozenset(
     {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
 )
@@ -153,3 +158,13 @@ class Exposition:
 def forget_process(multiprocess_dir: Path, pid: int | None = None) -> None:
     """Drop a stopped process's live gauges, so the pool it no longer has is not counted."""
     mark_process_dead(os.getpid() if pid is None else pid, str(multiprocess_dir))  # type: ignore[no-untyped-call]
+
+
+@contextmanager
+def multiprocess_directory() -> Iterator[Path]:
+    """A fresh, empty directory for the worker processes' metric files, removed afterwards.
+
+    Fresh for every run: files left by an earlier run would be added to this one's.
+    """
+    with tempfile.TemporaryDirectory(prefix="gateway-metrics-") as directory:
+        yield Path(directory)

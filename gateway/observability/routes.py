@@ -6,6 +6,9 @@ a person lands in a log. Every path no route matched shares `UNMATCHED`.
 
 - FastAPI/Starlette leave the matched route in the ASGI scope (`scope["route"]`, which
   Starlette's own OpenTelemetry middleware reads too); its `path_format` is the template.
+  Starlette's router does so for every route, FastAPI's (0.16x) for its own routes
+  (`@app.get`, `APIRouter`) only: a plain Starlette `Route` inside a FastAPI app counts as
+  unmatched.
 - A WSGI app is opaque to the gateway. `WsgiRouteReporter` wraps it and, when the app
   starts its answer, reads the URL rule Flask matched: Werkzeug keeps the request object
   in `environ["werkzeug.request"]` while Flask's request context lasts, and Flask sets

@@ -68,7 +68,7 @@ def create_fastapi_app() -> FastAPI:
         return {
             "id": item_id,
             "header_id": request.headers.get("x-request-id"),
-            "state_id": request.state.request_id,
+            "state_id": getattr(request.state, "request_id", None),
         }
 
     @app.get("/boom")
