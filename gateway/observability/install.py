@@ -1,4 +1,22 @@
-"""`install_observability`: request ids, metrics and access logs on a gateway app."""
+"""`install_observability`: request ids, metrics and access logs on a gateway app.
+
+Wiring for a gateway built from `Settings` (the shop's `create_app`):
+
+    install_observability(
+        app,
+        stacks={LEGACY_PREFIX: "legacy", V2_PREFIX: "v2"},
+        metrics_enabled=settings.metrics_enabled,
+        metrics_path=METRICS_PATH if settings.metrics_port is None else None,
+        multiprocess_dir=settings.metrics_multiprocess_dir,
+        legacy_mount=legacy,
+    )
+
+and for each process's logs, `configure_logging(settings.log_level, settings.log_format)`,
+with uvicorn's own access log off (`access_log=False`: the gateway writes one line per
+request) and `log_config=None`, so that uvicorn's records go through the same handler
+(JSON too). `gateway serve` serves `/metrics` on `GATEWAY_METRICS_PORT` from
+`app.state.observability` (one process) or from the workers' directory (`--workers N`).
+"""
 
 from __future__ import annotations
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from shop_core.settings import DEVELOPMENT_SECRET, Settings
@@ -48,3 +50,22 @@ def test_log_levels_are_checked_and_case_insensitive() -> None:
     assert Settings(log_level="info").log_level == "INFO"
     with pytest.raises(ValueError, match="log_level"):
         Settings(log_level="verbose")
+
+
+def test_observability_settings_are_read_and_bounded(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("GATEWAY_LOG_FORMAT", "JSON")
+    monkeypatch.setenv("GATEWAY_METRICS_PORT", "9100")
+    # prometheus-client's own variable, which `gateway serve --workers N` sets for its workers.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    settings = Settings()
+    assert (settings.log_format, settings.metrics_enabled, settings.metrics_port) == (
+        "json",
+        True,
+        9100,
+    )
+    assert settings.metrics_multiprocess_dir == tmp_path
+    for name, value in (("metrics_port", 0), ("metrics_port", 65536), ("log_format", "xml")):
+        with pytest.raises(ValueError, match=name):
+            Settings(**{name: value})
