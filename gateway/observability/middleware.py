@@ -107,10 +107,15 @@ class ObservabilityMiddleware:
 
         try:
             await self.app(scope, receive, send_observed)
-        finally:
+        except BaseException:
             if not recorded:
                 record()
-            request_id_var.reset(token)
+            # The id stays set: the server logs this failure next, and it is this request's.
+            # (Each request runs in a task of its own, so it goes no further.)
+            raise
+        if not recorded:
+            record()
+        request_id_var.reset(token)
 
     def _record(
         self,

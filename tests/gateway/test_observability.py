@@ -325,6 +325,25 @@ def test_every_log_record_of_a_request_carries_its_id_on_both_stacks(
         assert app_record.getMessage() == f"{stack} item 3"
 
 
+def test_the_servers_record_of_a_failure_carries_the_request_id(server: BackgroundServer) -> None:
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.addFilter(RequestIdFilter())
+    handler.emit = records.append  # type: ignore[method-assign]
+    # uvicorn's loggers do not propagate to the root: listen where it logs failures.
+    server_log = logging.getLogger("uvicorn.error")
+    server_log.addHandler(handler)
+    try:
+        answer = requests.get(f"{server.url}/boom", headers={"X-Request-ID": "trace"}, timeout=10)
+        assert answer.status_code == 500
+        poll(lambda: any(r.levelno == logging.ERROR for r in records))
+    finally:
+        server_log.removeHandler(handler)
+    (failure,) = [r for r in records if r.levelno == logging.ERROR]
+    assert failure.exc_info is not None
+    assert failure.request_id == "trace"
+
+
 SECRETS = ("s3cret-token", "hunter2", "Bearer")
 
 
