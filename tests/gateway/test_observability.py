@@ -107,6 +107,8 @@ def test_requests_are_counted_by_route_template_on_both_stacks(server: Backgroun
     assert ("gateway_legacy_pool_threads_busy", frozenset()) in after
     assert ("gateway_legacy_pool_requests_waiting", frozenset()) in after
     assert value(after, "gateway_legacy_requests_rejected_total", reason="queue_timeout") == 0
+    text = requests.get(f"{server.url}/metrics", timeout=10).text
+    assert "# TYPE gateway_shadow_comparisons_total counter" in text
     routes = label_values(after, "gateway_requests_total", "route", stack="legacy")
     assert not any(route.isdigit() or "/items/1" in route for route in routes)
 
