@@ -11,7 +11,7 @@ passwords travel there in some clients), no ids of people. Headers are never log
 from __future__ import annotations
 
 import logging
-from typing import Final, Literal
+from typing import Final, Literal, TextIO
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -32,9 +32,9 @@ def formatter(log_format: LogFormat) -> logging.Formatter:
     return logging.Formatter(TEXT_FORMAT, defaults={"request_id": NO_REQUEST})
 
 
-def log_handler(log_format: LogFormat) -> logging.Handler:
-    """A stderr handler that writes `log_format` and stamps records with the request id."""
-    handler = logging.StreamHandler()
+def log_handler(log_format: LogFormat, stream: TextIO | None = None) -> logging.Handler:
+    """A handler writing `log_format` to `stream` (stderr), stamping records with request ids."""
+    handler = logging.StreamHandler(stream)
     handler.addFilter(RequestIdFilter())
     handler.setFormatter(formatter(log_format))
     return handler
@@ -56,9 +56,8 @@ def log_access(
     seconds: float,
     client: str,
 ) -> None:
-    """One access-log record at INFO; nothing is built when INFO is off."""
-    if not access_log.isEnabledFor(logging.INFO):
-        return
+    """One access-log record at INFO (callers check `access_log.isEnabledFor(INFO)` first,
+    so that nothing is built for a record nobody wants)."""
     duration_ms = round(seconds * 1000, 2)
     access_log.info(
         "%s %s %s %s %d %.2fms",

@@ -7,13 +7,14 @@ rather than three: one wrapped `send` and one clock reading per request.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.observability.logs import log_access
+from gateway.observability.logs import access_log, log_access
 from gateway.observability.metrics import GatewayMetrics, forget_process, method_label
 from gateway.observability.request_id import HEADER, adopt_request_id, request_id_var
 from gateway.observability.routes import SCOPE_KEY, UNMATCHED, Observation, starlette_route
@@ -132,7 +133,7 @@ class ObservabilityMiddleware:
         method = method_label(scope["method"])
         if self.metrics is not None:
             self.metrics.observe_request(stack, served_by, method, route, status, seconds)
-        if self.access_log:
+        if self.access_log and access_log.isEnabledFor(logging.INFO):
             client = scope.get("client")
             log_access(
                 request_id=observation.request_id,

@@ -357,8 +357,7 @@ def access_lines() -> Iterator[Callable[[str], io.StringIO]]:
 
     def attach(log_format: str) -> io.StringIO:
         out = io.StringIO()
-        handler = log_handler(log_format)  # type: ignore[arg-type]
-        handler.setStream(out)  # type: ignore[attr-defined]
+        handler = log_handler(log_format, out)  # type: ignore[arg-type]
         access_log.addHandler(handler)
         access_log.setLevel(logging.INFO)
         attached.append(handler)
