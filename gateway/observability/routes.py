@@ -12,13 +12,14 @@ a person lands in a log. Every path no route matched shares `UNMATCHED`.
 - A WSGI app is opaque to the gateway. `WsgiRouteReporter` wraps it and, when the app
   starts its answer, reads the URL rule Flask matched: Werkzeug keeps the request object
   in `environ["werkzeug.request"]` while Flask's request context lasts, and Flask sets
-  its `url_rule` (None for a 404 or 405: unmatched). Flask's placeholders are
-  written the FastAPI way (`/products/<int:id>` becomes `/products/{id}`), so one route
-  has one name on both stacks. This is duck typing: the gateway imports no Flask.
+  its `url_rule` (None for a 404 or 405: unmatched). Flask's placeholders are written the
+  FastAPI way (`/products/<int:id>` becomes `/products/{id}`), so that one route has one
+  name on both stacks. This is duck typing: the gateway imports no Flask.
 
-The WSGI side runs in a pool thread and sees a copy of nothing but the environ; it hands
-its answer back through an `Observation` object that the middleware puts in the scope
-(the same object whatever copies of the scope are made on the way).
+The WSGI side runs in a pool thread and sees only the environ (a2wsgi puts the ASGI scope
+in it as `asgi.scope`). It hands its answer back through the `Observation` object that the
+middleware puts in the scope: the same object whatever copies of the scope are made on
+the way.
 """
 
 from __future__ import annotations

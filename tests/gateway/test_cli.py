@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -128,3 +129,35 @@ def test_serve_alone_gives_the_newcomer_walkthrough(served: str) -> None:
     )
     assert quote.status_code == 200, quote.text
     assert quote.json()["carrier"] == "stub-express"
+
+
+def test_serve_with_workers_shares_one_metrics_directory_and_serves_it(tmp_path: Path) -> None:
+    """`--workers N`: one fresh prometheus-client directory for all workers, summed on the
+    metrics port, and removed when the gateway stops."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    port, metrics_port = _free_port(), _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "serve", "--workers", "2", "--port", str(port)],
+        cwd=tmp_path,
+        env=_env(TMPDIR=str(temp), GATEWAY_METRICS_PORT=str(metrics_port)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, "gateway serve exited"
+            try:
+                answer = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, "no metrics port within 60 s"
+                time.sleep(0.1)
+        assert answer.status_code == 200
+        assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
+        assert len(list(temp.glob("gateway-metrics-*"))) == 1
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    assert not list(temp.glob("gateway-metrics-*"))
