@@ -23,6 +23,7 @@ from starlette.types import ASGIApp
 from gateway.body_limit import BodyLimits
 from gateway.docs import install_docs
 from gateway.legacy_mount import LegacyMount
+from gateway.observability import METRICS_PATH, install_observability
 from gateway.pair import AppPair, ReadinessCheck
 from gateway.responses import ErrorFormats
 from gateway.security_headers import SecurityHeaders
@@ -93,6 +94,14 @@ def create_gateway(settings: GatewaySettings, pair: AppPair) -> FastAPI:
     _install_health(app, settings, pair, legacy)
     if isinstance(pair.v2, FastAPI):
         _install_v2_docs(app, pair.v2, settings.v2_prefix)
+    install_observability(
+        app,
+        stacks={settings.legacy_prefix: "legacy", settings.v2_prefix: "v2"},
+        metrics_enabled=settings.metrics_enabled,
+        metrics_path=METRICS_PATH if settings.metrics_port is None else None,
+        multiprocess_dir=settings.metrics_multiprocess_dir,
+        legacy_mount=legacy,
+    )
 
     app.add_middleware(
         BodyLimits,

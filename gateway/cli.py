@@ -13,11 +13,15 @@ import json
 import logging
 import os
 from collections.abc import Sequence
+from contextlib import ExitStack
 from typing import Any
 
 import uvicorn
 
 from gateway.app import create_gateway, error_formats
+from gateway.background_server import BackgroundServer
+from gateway.observability import Exposition, Observability
+from gateway.observability.metrics import MULTIPROCESS_ENV, multiprocess_directory
 from gateway.pair import pair_source
 from gateway.serving import configure_logging, uvicorn_options
 from gateway.settings import GatewaySettings
@@ -92,7 +96,14 @@ def _serve(args: argparse.Namespace) -> None:
     settings = _settings(args)
     configure_logging(settings)
     source = pair_source(settings)
-    with source.prepare():
+    with source.prepare(), ExitStack() as stack:
+        if args.workers > 1 and settings.metrics_enabled:
+            # prometheus-client's multiprocess mode: every worker writes its numbers into
+            # this directory (named before the workers import prometheus_client), and
+            # /metrics, wherever served, adds them all up.
+            directory = stack.enter_context(multiprocess_directory())
+            os.environ[MULTIPROCESS_ENV] = str(directory)
+            settings = settings.model_copy(update={"metrics_multiprocess_dir": directory})
         pair = source.build()
         options = {
             "host": args.host,
@@ -101,9 +112,26 @@ def _serve(args: argparse.Namespace) -> None:
             **uvicorn_options(settings, error_formats(settings, pair)),
         }
         if args.workers > 1:
+            if settings.metrics_multiprocess_dir is not None:
+                exposition = Exposition(multiprocess_dir=settings.metrics_multiprocess_dir)
+                _serve_metrics_port(stack, settings, args.host, exposition)
             uvicorn.run("gateway.main:app", workers=args.workers, **options)
-        else:
-            uvicorn.run(create_gateway(settings, pair), **options)
+            return
+        app = create_gateway(settings, pair)
+        observability: Observability = app.state.observability
+        if observability.exposition is not None:
+            _serve_metrics_port(stack, settings, args.host, observability.exposition)
+        uvicorn.run(app, **options)
+
+
+def _serve_metrics_port(
+    stack: ExitStack, settings: GatewaySettings, host: str, exposition: Exposition
+) -> None:
+    """/metrics on a port of its own (`GATEWAY_METRICS_PORT`), when one is set."""
+    if settings.metrics_port is None:
+        return
+    stack.enter_context(BackgroundServer(exposition.app(), host=host, port=settings.metrics_port))
+    log.info("metrics served on http://%s:%d/metrics", host, settings.metrics_port)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -26,7 +26,7 @@ import contextvars
 import sys
 from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, cast
+from typing import Any, Protocol, cast
 from wsgiref.types import WSGIApplication
 
 from a2wsgi.asgi_typing import HTTPScope, ReceiveEvent
@@ -39,6 +39,23 @@ from starlette.types import Receive, Scope, Send
 from gateway.responses import ErrorFormat, ErrorFormats, problem_details, send_error
 
 RETRY_AFTER_S = 1
+QUEUE_TIMEOUT = "queue_timeout"
+
+
+class PoolObserver(Protocol):
+    """Told of the pool's state as it changes (the gateway's metrics listen)."""
+
+    def pool_changed(self, busy: int, waiting: int) -> None: ...
+
+    def request_rejected(self, reason: str) -> None: ...
+
+
+class _Unobserved:
+    def pool_changed(self, busy: int, waiting: int) -> None:
+        pass
+
+    def request_rejected(self, reason: str) -> None:
+        pass
 
 
 class RequestAbandoned(Exception):
@@ -187,6 +204,8 @@ class LegacyMount:
         self._slots = asyncio.Semaphore(workers)
         self._busy = 0
         self._waiting = 0
+        # Called on the event loop only, where the counts change.
+        self.observer: PoolObserver = _Unobserved()
 
     @property
     def busy(self) -> int:
@@ -205,6 +224,7 @@ class LegacyMount:
         if scope["type"] != "http":
             return
         if not await self._take_slot():
+            self.observer.request_rejected(QUEUE_TIMEOUT)
             await self._send_busy(scope, send)
             return
         responder: _Responder | None = None
@@ -219,6 +239,7 @@ class LegacyMount:
 
     async def _take_slot(self) -> bool:
         self._waiting += 1
+        self.observer.pool_changed(self._busy, self._waiting)
         try:
             async with asyncio.timeout(self.queue_timeout_s):
                 await self._slots.acquire()
@@ -226,12 +247,15 @@ class LegacyMount:
             return False
         finally:
             self._waiting -= 1
+            self.observer.pool_changed(self._busy, self._waiting)
         self._busy += 1
+        self.observer.pool_changed(self._busy, self._waiting)
         return True
 
     def _give_slot(self) -> None:
         self._busy -= 1
         self._slots.release()
+        self.observer.pool_changed(self._busy, self._waiting)
 
     def shutdown(self) -> None:
         """Let running legacy requests finish, drop queued ones, stop the threads."""

@@ -13,6 +13,7 @@ import logging
 from typing import Any, Final
 
 from gateway.http_protocol import ConnectionLimits, LimitedHttpToolsProtocol
+from gateway.observability.logs import configure_logging as observability_logging
 from gateway.responses import ErrorFormats
 from gateway.settings import GatewaySettings
 
@@ -42,11 +43,15 @@ def uvicorn_options(settings: GatewaySettings, errors: ErrorFormats) -> dict[str
         **UVICORN_OPTIONS,
         "http": functools.partial(LimitedHttpToolsProtocol, limits=limits),
         "timeout_keep_alive": settings.keep_alive_timeout_s,
+        # The gateway writes one access-log line per request itself, and uvicorn's own
+        # records go through the process's handler (JSON too), not uvicorn's.
+        "access_log": False,
+        "log_config": None,
     }
 
 
 def configure_logging(settings: GatewaySettings) -> None:
     """Logging for a gateway process: the command line's, and each of its worker processes'."""
-    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    observability_logging(settings.log_level, settings.log_format)
     # At INFO and below SQLAlchemy logs every statement and row: password hashes, emails.
     logging.getLogger("sqlalchemy").setLevel(logging.WARNING)

@@ -7,6 +7,7 @@ every client to, logs and metrics. An app pair reads its own settings (the shop'
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
@@ -47,12 +48,26 @@ class GatewaySettings(BaseSettings):
     keep_alive_timeout_s: float = Field(default=5.0, gt=0, le=300)
     max_connections: int = Field(default=1000, ge=1, le=100_000)
     log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
     cors_origins: list[str] = Field(default_factory=list)
+    metrics_enabled: bool = True
+    # None: /metrics on the gateway's own port; else only there, on this port.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # prometheus-client's own variable (it reads it at import): set by `gateway serve
+    # --workers N` for its worker processes, whose /metrics then adds up all of them.
+    metrics_multiprocess_dir: Path | None = Field(
+        default=None, validation_alias="PROMETHEUS_MULTIPROC_DIR"
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_case_level(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_case_format(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
 
     @property
     def serves_a_team_pair(self) -> bool:

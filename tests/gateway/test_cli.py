@@ -28,7 +28,11 @@ PRODUCTION = {"GATEWAY_ENV": "production", "GATEWAY_SECRET_KEY": "a-production-s
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("GATEWAY_") and k != "PROMETHEUS_MULTIPROC_DIR"
+    }
     return env | extra
 
 
@@ -106,7 +110,7 @@ def no_server(monkeypatch: pytest.MonkeyPatch) -> _NoServer:
         if name.startswith("GATEWAY_"):
             monkeypatch.delenv(name)
     # Whatever `gateway serve` exports for its workers is taken back afterwards.
-    for name in ("GATEWAY_SECRET_KEY", "GATEWAY_CARRIER_URL"):
+    for name in ("GATEWAY_SECRET_KEY", "GATEWAY_CARRIER_URL", "PROMETHEUS_MULTIPROC_DIR"):
         monkeypatch.setenv(name, "placeholder")
         monkeypatch.delenv(name)
     monkeypatch.setenv("GATEWAY_CARRIER_URL", "http://127.0.0.1:9")
@@ -238,3 +242,35 @@ def test_serve_alone_refuses_tokens_signed_with_the_published_secret(served: str
     for prefix in ("/v2", "/legacy"):
         answer = requests.post(f"{served}{prefix}/products", json=product, headers=auth, timeout=10)
         assert answer.status_code == 401, answer.text
+
+
+def test_serve_with_workers_shares_one_metrics_directory_and_serves_it(tmp_path: Path) -> None:
+    """`--workers N`: one fresh prometheus-client directory for all workers, summed on the
+    metrics port, and removed when the gateway stops."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    port, metrics_port = _free_port(), _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "serve", "--workers", "2", "--port", str(port)],
+        cwd=tmp_path,
+        env=_env(TMPDIR=str(temp), GATEWAY_METRICS_PORT=str(metrics_port)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, "gateway serve exited"
+            try:
+                answer = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, "no metrics port within 60 s"
+                time.sleep(0.1)
+        assert answer.status_code == 200
+        assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
+        assert len(list(temp.glob("gateway-metrics-*"))) == 1
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    assert not list(temp.glob("gateway-metrics-*"))

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
-from shop_core.settings import PUBLISHED_DEVELOPMENT_SECRET, Settings
+from shop.settings import ShopSettings
+from shop_core.settings import PUBLISHED_DEVELOPMENT_SECRET
 
 
 def test_settings_come_from_gateway_prefixed_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GATEWAY_LEGACY_WORKERS", "7")
     monkeypatch.setenv("GATEWAY_CARRIER_TIMEOUT_S", "0.5")
     monkeypatch.setenv("GATEWAY_DATABASE_URL", "postgresql://u@db/shop")
-    settings = Settings()
+    settings = ShopSettings()
     assert (settings.legacy_workers, settings.carrier_timeout_s) == (7, 0.5)
-    assert settings.legacy_config()["DATABASE_URL"] == "postgresql://u@db/shop"
+    assert (
+        settings.legacy_config(threads=7, max_body_bytes=1024)["DATABASE_URL"]
+        == "postgresql://u@db/shop"
+    )
 
 
 def test_the_default_database_is_a_sqlite_file_in_the_working_directory(
@@ -22,7 +28,7 @@ def test_the_default_database_is_a_sqlite_file_in_the_working_directory(
 ) -> None:
     monkeypatch.delenv("GATEWAY_DATABASE_URL", raising=False)
     monkeypatch.chdir(str(tmp_path))
-    assert Settings().database_url == f"sqlite:///{tmp_path}/gateway.db"
+    assert ShopSettings().database_url == f"sqlite:///{tmp_path}/gateway.db"
 
 
 @pytest.mark.parametrize("env", ["production", "test"])
@@ -31,19 +37,19 @@ def test_a_secret_must_be_set_outside_development(
 ) -> None:
     monkeypatch.delenv("GATEWAY_SECRET_KEY", raising=False)
     with pytest.raises(ValueError, match="GATEWAY_SECRET_KEY must be set"):
-        Settings(env=env)
-    assert Settings(env=env, secret_key="s" * 40).secret_key.get_secret_value() == "s" * 40
+        ShopSettings(env=env)
+    assert ShopSettings(env=env, secret_key="s" * 40).secret_key.get_secret_value() == "s" * 40
 
 
 @pytest.mark.parametrize("env", ["production", "test", "development"])
 def test_the_published_development_secret_is_refused_everywhere(env: str) -> None:
     with pytest.raises(ValueError, match="GATEWAY_SECRET_KEY"):
-        Settings(env=env, secret_key=PUBLISHED_DEVELOPMENT_SECRET)
+        ShopSettings(env=env, secret_key=PUBLISHED_DEVELOPMENT_SECRET)
 
 
 def test_development_without_a_secret_draws_a_random_one(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GATEWAY_SECRET_KEY", raising=False)
-    first, second = (Settings(env="development").secret_key.get_secret_value() for _ in "12")
+    first, second = (ShopSettings(env="development").secret_key.get_secret_value() for _ in "12")
     assert first != second
     assert len(first) >= 32
     assert PUBLISHED_DEVELOPMENT_SECRET not in (first, second)
@@ -56,7 +62,7 @@ DATABASE_PASSWORD = "database-password-value-77aa"
 
 def test_a_refused_secret_is_not_printed_in_the_error() -> None:
     with pytest.raises(ValidationError, match="secret_key") as refused:
-        Settings(secret_key=SECRET)
+        ShopSettings(secret_key=SECRET)
     # What a failed start prints.
     assert SECRET[:8] not in str(refused.value)
     assert "input_value" not in str(refused.value)
@@ -65,7 +71,7 @@ def test_a_refused_secret_is_not_printed_in_the_error() -> None:
 def test_a_refused_setting_prints_no_other_setting() -> None:
     # A check of the whole object (debug outside development) would print every value.
     with pytest.raises(ValidationError, match="GATEWAY_DEBUG") as refused:
-        Settings(
+        ShopSettings(
             env="production",
             debug=True,
             secret_key=SECRET + "x" * 32,
@@ -79,7 +85,7 @@ def test_a_refused_setting_prints_no_other_setting() -> None:
 
 
 def test_secrets_are_not_in_the_settings_repr() -> None:
-    settings = Settings(secret_key=SECRET + "x" * 32, demo_password=DEMO_PASSWORD)
+    settings = ShopSettings(secret_key=SECRET + "x" * 32, demo_password=DEMO_PASSWORD)
     for value in (SECRET, DEMO_PASSWORD):
         assert value not in repr(settings)
         assert value not in str(settings.model_dump())
@@ -101,10 +107,29 @@ def test_secrets_are_not_in_the_settings_repr() -> None:
 )
 def test_nonsense_values_are_refused(name: str, value: object) -> None:
     with pytest.raises(ValueError, match=name):
-        Settings(**{name: value})
+        ShopSettings(**{name: value})
 
 
 def test_log_levels_are_checked_and_case_insensitive() -> None:
-    assert Settings(log_level="info").log_level == "INFO"
+    assert ShopSettings(log_level="info").log_level == "INFO"
     with pytest.raises(ValueError, match="log_level"):
-        Settings(log_level="verbose")
+        ShopSettings(log_level="verbose")
+
+
+def test_observability_settings_are_read_and_bounded(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("GATEWAY_LOG_FORMAT", "JSON")
+    monkeypatch.setenv("GATEWAY_METRICS_PORT", "9100")
+    # prometheus-client's own variable, which `gateway serve --workers N` sets for its workers.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    settings = ShopSettings()
+    assert (settings.log_format, settings.metrics_enabled, settings.metrics_port) == (
+        "json",
+        True,
+        9100,
+    )
+    assert settings.metrics_multiprocess_dir == tmp_path
+    for name, value in (("metrics_port", 0), ("metrics_port", 65536), ("log_format", "xml")):
+        with pytest.raises(ValueError, match=name):
+            ShopSettings(**{name: value})
