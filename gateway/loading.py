@@ -5,7 +5,9 @@
 - `module:name(...)` calls it with the literal arguments given (`create_app("prod")`);
 - `module` alone looks for `app`, then for `create_app`.
 
-Errors say which string failed and why, so that a typo on the command line reads well.
+The working directory is importable, as it is for `flask --app` and `uvicorn`: a team runs
+`gateway serve --legacy app:create_app` where its code is. Errors say which string failed
+and why, so that a typo on the command line reads well.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import os
+import sys
 from typing import Any
 
 
@@ -23,6 +27,8 @@ class ImportStringError(ValueError):
 def load(spec: str, *, call_factories: bool = True) -> Any:
     """The object `spec` names; see the module docstring."""
     module_name, _, target = spec.partition(":")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     if not module_name:
         raise ImportStringError(f"{spec!r}: expected module:name")
     try:

@@ -47,6 +47,9 @@ def uvicorn_options(settings: GatewaySettings, errors: ErrorFormats) -> dict[str
         # records go through the process's handler (JSON too), not uvicorn's.
         "access_log": False,
         "log_config": None,
+        # `--workers N`: a worker busy starting (or on a loaded machine) is not taken for
+        # dead and restarted after uvicorn's default 5 s.
+        "timeout_worker_healthcheck": 30,
     }
 
 

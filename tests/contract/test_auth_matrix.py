@@ -76,6 +76,9 @@ V2_ONLY: dict[str, str] = {
 }
 GATEWAY_ROUTES: dict[str, str] = {
     "GET /health": PUBLIC,
+    # Counts by route template, never a path or a token: public, as Prometheus scrapes it
+    # (GATEWAY_METRICS_PORT puts it on a port of its own, for a private network).
+    "GET /metrics": PUBLIC,
     "GET /openapi.json": PUBLIC,
     "GET /docs": PUBLIC,
     "GET /docs/oauth2-redirect": PUBLIC,
