@@ -29,6 +29,7 @@ from starlette.responses import PlainTextResponse
 
 from gateway.background_server import BackgroundServer
 from gateway.docs import ASSETS, ASSETS_URL
+from gateway.responses import ErrorFormats
 from gateway.security_headers import SecurityHeaders
 from tests.support import DEMO_PASSWORD
 
@@ -303,7 +304,7 @@ def test_a_header_the_app_sets_itself_is_sent_once() -> None:
             "Content-Security-Policy": "default-src 'self'",
         },
     )
-    with BackgroundServer(SecurityHeaders(app, legacy_prefix="/legacy"), lifespan="off") as server:
+    with BackgroundServer(SecurityHeaders(app, errors=ErrorFormats()), lifespan="off") as server:
         answer = requests.get(server.url, timeout=10)
     assert answer.raw.headers.getlist("X-Content-Type-Options") == ["nosniff"]
     assert answer.raw.headers.getlist("Content-Security-Policy") == ["default-src 'self'"]
