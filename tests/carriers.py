@@ -6,6 +6,7 @@
   timeout per socket read never fires, only a deadline on the whole answer does.
 - `hanging_up_carrier` promises a body it never sends, and closes the connection.
 - `oversized_carrier` answers a valid rate inside megabytes of whitespace.
+- `SilentHangUp` reads a request and closes the connection before any answer.
 - `redirecting_carrier` answers every request with a redirect elsewhere, and
   `CountingCarrier` answers a valid rate and counts who asked: the place a redirect
   points to, which no gateway should call.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 import threading
 from typing import Any
 
@@ -188,3 +190,42 @@ class CountingCarrier:
         body = json.dumps(RATE).encode()
         await _start(send, len(body))
         await send({"type": "http.response.body", "body": body})
+
+
+class SilentHangUp:
+    """A TCP listener that reads a request and closes the connection without a byte.
+
+    No ASGI app can do this (its server would answer 500): a client must tell this apart
+    from a timeout, which it is not.
+    """
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._listener.getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    def _serve(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.settimeout(2.0)
+                with contextlib.suppress(OSError):
+                    connection.recv(65536)
+
+    def __enter__(self) -> SilentHangUp:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stopped.set()
+        self._thread.join(5.0)
+        self._listener.close()

@@ -14,7 +14,7 @@ from shop_core.accounts import ActiveUsers
 from shop_core.database import WRITE_OPTIONS, create_async_db_engine, is_sqlite
 from shop_core.settings import Settings
 from v2_fastapi.api.main import api_router
-from v2_fastapi.carrier import CarrierClient
+from v2_fastapi.carrier import CarrierClient, make_http_client
 from v2_fastapi.openapi import anchor_token_url, use_problem_media_type
 from v2_fastapi.problems import install_problem_handlers
 
@@ -55,7 +55,7 @@ class _ShopAPI(FastAPI):
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Open the database engine and the carrier client; close both on the way out.
+    """Open the database engine and the carrier's HTTP client; close both on the way out.
 
     A mounted app gets no lifespan events: the gateway enters this context itself.
     """
@@ -69,7 +69,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if is_sqlite(settings.database_url)
         else engine
     )
-    carrier = CarrierClient(base_url=settings.carrier_url, timeout_s=settings.carrier_timeout_s)
+    http = make_http_client(timeout_s=settings.carrier_timeout_s)
+    carrier = CarrierClient(
+        base_url=settings.carrier_url, timeout_s=settings.carrier_timeout_s, http=http
+    )
     app.state.engine = engine
     # expire_on_commit=False: a committed row is still read to build the response.
     app.state.sessions = async_sessionmaker(engine, expire_on_commit=False)
@@ -80,7 +83,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await carrier.close()
+        await http.aclose()
         await engine.dispose()
         await write_engine.dispose()
 

@@ -5,16 +5,20 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from typing import Any
 
 import pytest
+import requests
 
 from gateway.background_server import BackgroundServer
 from shop.app import create_app
 from shop.carrier_stub import CarrierBehaviour, create_carrier_app
 from tests.carriers import (
     CountingCarrier,
+    GatedCarrier,
+    SilentHangUp,
     hanging_up_carrier,
     oversized_carrier,
     redirecting_carrier,
@@ -79,6 +83,8 @@ FAULTS: dict[str, tuple[Callable[[], Any] | None, int]] = {
     "garbage": (_stub(CarrierBehaviour(invalid_rate=1.0)), 502),
     "hanging up": (lambda: hanging_up_carrier, 502),
     "oversized": (lambda: oversized_carrier, 502),
+    # Reads the request, closes the connection: unreachable (502), not slow (504).
+    "hanging up at once": (SilentHangUp, 502),
     "refused": (None, 502),
 }
 
@@ -91,7 +97,9 @@ def faulty_gateway(request: pytest.FixtureRequest, database_url: str) -> Iterato
         if carrier is None:
             carrier_url = _closed_port_url()
         else:
-            carrier_url = stack.enter_context(BackgroundServer(carrier())).url
+            made = carrier()
+            server = made if isinstance(made, SilentHangUp) else BackgroundServer(made)
+            carrier_url = stack.enter_context(server).url
         settings = make_settings(
             database_url, carrier_url=carrier_url, carrier_timeout_s=CARRIER_TIMEOUT_S
         )
@@ -159,3 +167,36 @@ def test_proxy_variables_do_not_reroute_the_carrier_call(
     answer = stack.get("/shipping/quote", params={"order_id": order_id}, user="viewer")
     assert answer.status_code == 200, answer.text
     assert answer.json()["carrier"] == "stub-express"
+
+
+# More quotes in flight at once than the default pool of httpx (or aiohttp) would open
+# connections for (100): past it, quotes would queue for a connection, not for the carrier.
+IN_FLIGHT = 120
+
+
+def test_v2_keeps_more_carrier_calls_in_flight_than_a_default_pool(
+    database_url: str, tokens: dict[str, str], unique: str
+) -> None:
+    carrier = GatedCarrier()
+    with ExitStack() as stack:
+        carrier_url = stack.enter_context(BackgroundServer(carrier)).url
+        settings = make_settings(database_url, carrier_url=carrier_url, carrier_timeout_s=20.0)
+        gateway = stack.enter_context(BackgroundServer(create_app(settings)))
+        v2 = Stack("v2", gateway.url, tokens)
+        order_id = _order(v2, unique)
+        url = f"{v2.url}/shipping/quote?order_id={order_id}"
+        headers = {"Authorization": f"Bearer {tokens['viewer']}"}
+        with ThreadPoolExecutor(IN_FLIGHT) as pool:
+            try:
+                futures = [
+                    pool.submit(requests.get, url, headers=headers, timeout=30)
+                    for _ in range(IN_FLIGHT)
+                ]
+                # Every quote reaches the carrier while none has been answered yet.
+                all_arrived = carrier.wait_for_arrivals(IN_FLIGHT, timeout_s=20.0)
+                arrived = carrier.arrived
+            finally:
+                carrier.open_gate()
+            statuses = [future.result().status_code for future in futures]
+        assert all_arrived, f"only {arrived} of {IN_FLIGHT} quotes reached the carrier at once"
+        assert statuses == [200] * IN_FLIGHT
