@@ -178,7 +178,7 @@ def start_carrier(stack: ExitStack, *, pinning: Pinning, latency_ms: float, log:
     port = free_port()
     stub = ["carrier-stub", "--port", str(port), "--latency-ms", str(latency_ms)]
     carrier = Process(
-        [*pinning.prefix(pinning.loadgen), sys.executable, "-m", "gateway", *stub],
+        [*pinning.prefix(pinning.loadgen), sys.executable, "-m", "shop", *stub],
         log=log / "carrier.log",
         env=os.environ,
     )
