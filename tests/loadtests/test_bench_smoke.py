@@ -17,18 +17,24 @@ import pytest
 
 from loadtests import bench_plan as plan
 from loadtests.bench import Figures, build_report, exit_code
+from tests.conftest import BACKENDS, POSTGRES_ADMIN_URL
 
 REPO = Path(__file__).resolve().parents[2]
 PAIRS = ["products-id", "tax-v2", "tax-legacy-sync"]
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+@pytest.fixture(scope="module", params=BACKENDS)
+def run(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[subprocess.CompletedProcess[str], Path]:
     if shutil.which("wrk") is None:
         pytest.fail("wrk is not installed: apt-get install -y wrk (.ci/run and make bench do it)")
     out = tmp_path_factory.mktemp("bench") / "bench.json"
     command = [sys.executable, "-m", "loadtests.bench", "--duration", "2", "--rounds", "1"]
     command += ["--connections", "8", "--out", str(out), "--only", *PAIRS]
+    if request.param == "postgresql":
+        assert POSTGRES_ADMIN_URL is not None
+        command += ["--database-url", POSTGRES_ADMIN_URL]
     result = subprocess.run(
         command,
         cwd=REPO,
@@ -47,6 +53,7 @@ def test_the_bench_writes_ratios_of_real_figures(
     # No --check: the targets are judged by `make bench`, not by a one-second run.
     assert result.returncode == 0, result.stdout + result.stderr
     report: dict[str, Any] = json.loads(out.read_text())
+    assert report["database"] in BACKENDS
     assert [row["name"] for row in report["pairs"]] == PAIRS
     for row in report["pairs"]:
         assert row["numerator"]["rps"] > 0 and row["denominator"]["rps"] > 0, row
