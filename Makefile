@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck layers unit soak fuzz compare
+.PHONY: run test lint typecheck layers unit soak fuzz compare bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,3 +54,10 @@ fuzz: $(DEV_STAMP)
 COMPARE_ARGS ?= --users 20 --spawn-rate 10 --run-time 20s --baseline
 compare: $(DEV_STAMP)
 	$(BIN)/python -m loadtests.compare $(COMPARE_ARGS)
+
+# The benchmark of ratios (see the README): wrk on one core, the servers on the other.
+# Judged: make bench BENCH_ARGS=--check. PostgreSQL: BENCH_ARGS="--database-url postgresql://...".
+BENCH_ARGS ?=
+bench: $(DEV_STAMP)
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python -m loadtests.bench $(BENCH_ARGS)

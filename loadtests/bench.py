@@ -1,0 +1,321 @@
+"""The benchmark of ratios: v2 against legacy, the gateway against bare servers, its layers.
+
+    python -m loadtests.bench [--rounds 3] [--duration 10] [--connections 32]
+        [--database-url postgresql://...] [--only PAIR ...] [--check] [--out bench.json]
+
+Starts a fresh database, the carrier stub (50 ms) and every server the chosen pairs need,
+the servers on one core and wrk on another; warms each load up, then runs every load once
+per round, round after round, so that drift on a shared machine touches both sides of a
+pair alike. Prints one table of ratios of median req/s and the servers' resident memory,
+and writes them as JSON. `--check` exits 1 when a target of issue 9 is missed; failed
+requests always make the exit code non-zero (a figure for errors is no figure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from loadtests import bench_plan as plan
+from loadtests.bench_plan import Load, Pair
+from loadtests.servers import (
+    DEMO_PASSWORD,
+    Pinning,
+    Process,
+    free_port,
+    fresh_database,
+    server_environment,
+    start_carrier,
+    wait_ready,
+)
+
+LUA = Path(__file__).with_name("bench.lua")
+WARMUP_S = 2
+RESULT_PREFIX = "BENCH-RESULT "
+
+
+@dataclass
+class Figures:
+    """One load's rounds."""
+
+    rps: list[float] = field(default_factory=list)
+    rss_mb: list[float] = field(default_factory=list)
+    failed: int = 0
+    p99_ms: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.rps) if self.rps else 0.0
+
+
+def _server_command(server: str, port: int, threads: int) -> tuple[list[str], dict[str, str]]:
+    """The command line of a server, and what its environment adds to the shared one."""
+    bind = ["--host", "127.0.0.1", "--port", str(port)]
+    uvicorn = [sys.executable, "-m", "uvicorn", "--factory", *bind]
+    uvicorn += ["--log-level", "warning", "--no-access-log"]
+    gunicorn = [sys.executable, "-m", "gunicorn", "--workers", "1", "--bind", f"127.0.0.1:{port}"]
+    gateway = [sys.executable, "-m", "gateway", "serve", *bind, "--workers", "1"]
+    return {
+        plan.GATEWAY: (gateway, {}),
+        plan.LAYERS_OFF: (gateway, {"GATEWAY_METRICS_ENABLED": "false"}),
+        plan.LAYERS_ON: (gateway, {"GATEWAY_METRICS_ENABLED": "true", "GATEWAY_LOG_LEVEL": "INFO"}),
+        plan.V2_ALONE: ([*uvicorn, "loadtests.bare_apps:v2_alone"], {}),
+        plan.A2WSGI: ([*uvicorn, "loadtests.bare_apps:legacy_alone"], {}),
+        plan.GUNICORN_SYNC: (
+            [*gunicorn, "shop.legacy_wsgi:app"],
+            {"SCRIPT_NAME": "/legacy"},
+        ),
+        plan.GUNICORN_GTHREAD: (
+            [
+                *gunicorn,
+                "--worker-class",
+                "gthread",
+                "--threads",
+                str(threads),
+                "shop.legacy_wsgi:app",
+            ],
+            {"SCRIPT_NAME": "/legacy"},
+        ),
+    }[server]
+
+
+def _start_servers(
+    stack: ExitStack, servers: list[str], env: dict[str, str], pinning: Pinning, logs: Path
+) -> dict[str, tuple[str, Process]]:
+    threads = int(env.get("GATEWAY_LEGACY_WORKERS", "10"))
+    started: dict[str, tuple[str, Process]] = {}
+    for number, server in enumerate(servers):
+        port = free_port()
+        command, extra = _server_command(server, port, threads)
+        process = Process(
+            pinning.prefix(pinning.server) + command,
+            log=logs / f"server-{number}.log",
+            env=env | extra,
+        )
+        stack.callback(process.stop)
+        url = f"http://127.0.0.1:{port}"
+        health = "/legacy/health" if plan.PREFIXES[server].get("legacy") == "/legacy" else ""
+        wait_ready(url + (health or "/health"), process)
+        started[server] = (url, process)
+    return started
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> Any:
+    # Our own servers' http:// URLs only.
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
+    with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+        return json.load(answer)
+
+
+def _token_and_order(gateway_url: str) -> tuple[str, int]:
+    """A token (valid on every server: they share the key) and an order to read and quote."""
+    form = urllib.parse.urlencode({"username": "clerk", "password": DEMO_PASSWORD}).encode()
+    login = _post(
+        f"{gateway_url}/v2/auth/token", form, {"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    authorization = f"Bearer {login['access_token']}"
+    order = _post(
+        f"{gateway_url}/v2/orders",
+        plan.ORDER_BODY.encode(),
+        {"Content-Type": "application/json", "Authorization": authorization},
+    )
+    return authorization, int(order["id"])
+
+
+def _wrk(
+    load: Load, url: str, *, seconds: float, connections: int, authorization: str, order: int,
+    pinning: Pinning,
+) -> dict[str, Any]:  # fmt: skip
+    command = [*pinning.prefix(pinning.loadgen), "wrk", "-t1", f"-c{connections}"]
+    command += [f"-d{max(1, round(seconds))}s", "--timeout", "10s", "-s", str(LUA)]
+    command += [url + load.url_path(order), "--", load.method]
+    command += [authorization if load.token else "-", load.body or "-"]
+    done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
+    for line in done.stdout.splitlines():
+        if line.startswith(RESULT_PREFIX):
+            result: dict[str, Any] = json.loads(line.removeprefix(RESULT_PREFIX))
+            result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+            return result
+    raise RuntimeError(f"wrk gave no result ({done.returncode}):\n{done.stdout}{done.stderr}")
+
+
+def _rss_mb(process: Process) -> float:
+    """Resident memory of the server's processes (gunicorn's master and worker together)."""
+    try:
+        root = psutil.Process(process.popen.pid)
+        members = [root, *root.children(recursive=True)]
+        return sum(member.memory_info().rss for member in members) / 2**20
+    except psutil.Error:
+        return 0.0
+
+
+def _ratio(pair: Pair, figures: dict[Load, Figures]) -> tuple[float, float]:
+    top = figures[pair.numerator].median
+    bottom = (
+        figures[pair.denominator].median if isinstance(pair.denominator, Load) else pair.denominator
+    )
+    return top, bottom
+
+
+def build_report(
+    pairs: list[Pair], figures: dict[Load, Figures], database: str, rss: dict[str, float]
+) -> dict[str, Any]:
+    rows = []
+    for pair in pairs:
+        top, bottom = _ratio(pair, figures)
+        ratio = top / bottom if bottom else 0.0
+        target = pair.targets.get(database)
+        rows.append(
+            {
+                "name": pair.name,
+                "title": pair.title,
+                "numerator": {"load": pair.numerator.label(), "rps": round(top, 1)},
+                "denominator": {
+                    "load": pair.denominator.label()
+                    if isinstance(pair.denominator, Load)
+                    else "ideal",
+                    "rps": round(bottom, 1),
+                },
+                "ratio": round(ratio, 3),
+                "target": target,
+                "met": None if target is None else ratio >= target,
+            }
+        )
+    loads = [
+        {
+            "load": load.label(),
+            "rps": [round(value, 1) for value in figure.rps],
+            "median_rps": round(figure.median, 1),
+            "p99_ms": [round(value, 1) for value in figure.p99_ms],
+            "rss_mb": [round(value, 1) for value in figure.rss_mb],
+            "failed_requests": figure.failed,
+        }
+        for load, figure in figures.items()
+    ]
+    return {
+        "database": database,
+        "pairs": rows,
+        "loads": loads,
+        "peak_rss_mb": {server: round(value, 1) for server, value in rss.items()},
+        "targets_missed": [row["name"] for row in rows if row["met"] is False],
+        "failed_requests": sum(figure.failed for figure in figures.values()),
+    }
+
+
+def _table(report: dict[str, Any]) -> str:
+    lines = [
+        f"| pair | req/s | over req/s | ratio | target ({report['database']}) |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for row in report["pairs"]:
+        target = "" if row["target"] is None else f"≥ {row['target']:.1f}"
+        verdict = {True: " met", False: " MISSED", None: ""}[row["met"]]
+        lines.append(
+            f"| {row['title']} | {row['numerator']['rps']:,.0f} | "
+            f"{row['denominator']['rps']:,.0f} | {row['ratio']:.2f} | {target}{verdict} |"
+        )
+    lines += ["", "| server | peak RSS after load (MiB) |", "|---|---:|"]
+    lines += [f"| {server} | {value:,.0f} |" for server, value in report["peak_rss_mb"].items()]
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of every load (median)")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per load per round")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections")
+    parser.add_argument("--database-url", help="a PostgreSQL server (default: a SQLite file)")
+    parser.add_argument("--only", nargs="+", choices=plan.PAIR_NAMES, metavar="PAIR",
+                        help=f"these pairs only: {', '.join(plan.PAIR_NAMES)}")  # fmt: skip
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--out", type=Path, default=Path("bench.json"), help="the JSON report")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.rounds < 1 or args.duration < 1 or args.connections < 1:
+        _parser().error("--rounds, --duration and --connections must be at least 1")
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install -y wrk (`make bench` does it)")
+    pairs = plan.select(args.only)
+    loads = plan.loads_of(pairs)
+    servers = list(dict.fromkeys([plan.GATEWAY] + [load.server for load in loads]))
+    database = "postgresql" if args.database_url else "sqlite"
+    pinning = Pinning.choose(True)
+    print(f"{len(loads)} loads on {len(servers)} servers, {database}, {pinning.describe()}")
+    figures = {load: Figures() for load in loads}
+    rss: dict[str, float] = {}
+    with ExitStack() as stack:
+        logs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
+        database_url = stack.enter_context(fresh_database(args.database_url))
+        carrier = start_carrier(
+            stack, pinning=pinning, latency_ms=plan.CARRIER_LATENCY_MS, log=logs
+        )
+        env = server_environment(database_url, carrier)
+        started = _start_servers(stack, servers, env, pinning, logs)
+        authorization, order = _token_and_order(started[plan.GATEWAY][0])
+        for round_number in range(args.rounds + 1):
+            warming = round_number == 0
+            for load in loads:
+                url, process = started[load.server]
+                result = _wrk(
+                    load, url, seconds=min(WARMUP_S, args.duration) if warming else args.duration,
+                    connections=load.connections or args.connections,
+                    authorization=authorization, order=order, pinning=pinning,
+                )  # fmt: skip
+                failed = result["status_errors"] + result["socket_errors"]
+                # A load that no answer completed is a failure too, not a figure of 0.
+                failed += 0 if result["requests"] else 1
+                figure = figures[load]
+                figure.failed += failed
+                if not warming:
+                    figure.rps.append(result["rps"])
+                    figure.p99_ms.append(result["p99_ms"])
+                    figure.rss_mb.append(_rss_mb(process))
+                    rss[load.server] = max(rss.get(load.server, 0.0), figure.rss_mb[-1])
+                print(
+                    f"{'warm-up' if warming else f'round {round_number}'}: {load.label()}: "
+                    f"{result['rps']:,.0f} req/s" + (f", {failed} FAILED" if failed else ""),
+                    flush=True,
+                )
+    report = build_report(pairs, figures, database, rss)
+    report |= {
+        "rounds": args.rounds,
+        "duration_s": args.duration,
+        "connections": args.connections,
+        "pinning": pinning.describe(),
+    }
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(_table(report))
+    print(f"written to {args.out}")
+    return exit_code(report, check=args.check)
+
+
+def exit_code(report: dict[str, Any], *, check: bool) -> int:
+    """1 when requests failed (the figures are not valid) or, with `check`, a target missed."""
+    if report["failed_requests"]:
+        print(f"{report['failed_requests']} requests failed: the figures are not valid")
+        return 1
+    if check and report["targets_missed"]:
+        print(f"targets missed: {', '.join(report['targets_missed'])}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
