@@ -6,11 +6,13 @@ If-Match is checked by the services, on the row they lock for the write.
 
 from __future__ import annotations
 
-from typing import Annotated, TypeVar
+import json
+from collections.abc import Mapping
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Request, Response
 
-from shop_core.etags import if_none_match_passes, join_fields
+from shop_core.etags import etag_of, if_none_match_passes, join_fields
 from v2_fastapi.schemas.common import Representation
 
 ResourceT = TypeVar("ResourceT", bound=Representation)
@@ -56,12 +58,25 @@ def tagged(resource: ResourceT, response: Response) -> ResourceT:
     return resource
 
 
-def tagged_unless_current(
-    resource: ResourceT, response: Response, if_none_match: str | None
-) -> ResourceT | Response:
-    """The resource with its ETag, or 304 if the client's copy (If-None-Match) is current."""
-    etag = resource.etag()
+# What Starlette's JSONResponse writes, so that a body built here reads the same.
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
+
+def json_answer(document: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> Response:
+    """A 200 whose body is `document`, already in its JSON form, serialised once.
+
+    Reads answer with this rather than a model: FastAPI would validate and serialise the
+    model again on the way out. The route keeps `response_model` for the OpenAPI document.
+    """
+    return Response(_encode(document).encode(), media_type="application/json", headers=headers)
+
+
+def json_answer_unless_current(document: Mapping[str, Any], if_none_match: str | None) -> Response:
+    """`document` with its ETag, or 304 if the client's copy (If-None-Match) is current.
+
+    The tag is computed from the same JSON object as the body, as `Representation.etag` does.
+    """
+    etag = etag_of(document)
     if not if_none_match_passes(if_none_match, etag):
         return Response(status_code=304, headers={"ETag": etag})
-    response.headers["ETag"] = etag
-    return resource
+    return json_answer(document, {"ETag": etag})

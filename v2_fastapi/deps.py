@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security
 from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 from pydantic import BeforeValidator
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from shop_core.accounts import ActiveUsers, StoredScopes, scopes_query
 from shop_core.models import MAX_ID
@@ -52,11 +52,20 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def get_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    # Reads that map rows straight to JSON need no ORM session (identity map, unit of
+    # work): a pooled connection is enough, rolled back when it goes back to the pool.
+    engine: AsyncEngine = request.app.state.engine
+    async with engine.connect() as conn:
+        yield conn
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 CarrierDep = Annotated[CarrierClient, Depends(get_carrier)]
 # scope="function": the connection goes back to the pool when the endpoint returns,
 # not after the response has been sent.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+ConnectionDep = Annotated[AsyncConnection, Depends(get_connection, scope="function")]
 
 # An integer as JSON writes one; JSON Schema counts a whole `7.0` as an integer too.
 _INTEGER = re.compile(r"-?[0-9]+(\.0+)?")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
 from pydantic import MISSING, AfterValidator, Field, Strict
 
 from shop_core.emails import FORMAT_CHARACTER_CLASS, MAX_EMAIL_LENGTH, check_email
 from shop_core.models import Customer, Tier
+from shop_core.timestamps import format_timestamp
 from v2_fastapi.schemas.common import SPACE, Name, Representation, StrictModel, Timestamp
 
 # Neither blank, NUL, nor an invisible format character (Unicode category Cf: zero-width
@@ -75,3 +76,15 @@ class CustomersPublic(StrictModel):
     total: int
     limit: int
     offset: int
+
+
+def customer_document(row: Any) -> dict[str, Any]:
+    """The JSON object of `CustomerPublic` for a row, built without the model (for reads)."""
+    return {
+        "id": row.id,
+        "name": row.name,
+        "email": row.email,
+        "tier": Tier(row.tier).value,
+        "created_at": format_timestamp(row.created_at),
+        "updated_at": format_timestamp(row.updated_at),
+    }

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Self
+from collections.abc import Sequence
+from typing import Annotated, Any, Self
 
 from pydantic import Field, Strict, field_validator
 
 from shop_core.inventory import MAX_ORDER_ITEMS, MAX_QUANTITY
 from shop_core.models import Order, OrderStatus
 from shop_core.money import format_cents
+from shop_core.timestamps import format_timestamp
 from v2_fastapi.schemas.common import DbId, Money, Representation, StrictModel, Timestamp
 
 Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
@@ -69,3 +71,22 @@ class OrdersPublic(StrictModel):
     total: int
     limit: int
     offset: int
+
+
+def order_document(row: Any, items: Sequence[Any]) -> dict[str, Any]:
+    """The JSON object of `OrderPublic` for an order's row and its items' rows (by id)."""
+    return {
+        "id": row.id,
+        "customer_id": row.customer_id,
+        "status": OrderStatus(row.status).value,
+        "items": [
+            {
+                "product_id": item.product_id,
+                "quantity": item.quantity,
+                "unit_price": format_cents(item.unit_price_cents),
+            }
+            for item in items
+        ],
+        "total": format_cents(row.total_cents),
+        "created_at": format_timestamp(row.created_at),
+    }

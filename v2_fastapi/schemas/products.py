@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
 from pydantic import MISSING, Field
 
 from shop_core.models import MAX_ID, Product
 from shop_core.money import format_cents
+from shop_core.timestamps import format_timestamp
 from v2_fastapi.schemas.common import Money, Name, Price, Representation, StrictModel, Timestamp
 
 Sku = Annotated[str, Field(pattern=r"^[A-Z0-9-]{1,32}$", examples=["KB-101"])]
@@ -59,3 +60,21 @@ class ProductsPublic(StrictModel):
     total: int
     limit: int
     offset: int
+
+
+def product_document(row: Any) -> dict[str, Any]:
+    """The JSON object of `ProductPublic` for a row read with `services.products.COLUMNS`.
+
+    Built straight from the row for reads, which skip the model: the same fields, in the
+    same order, formatted by the same helpers (tests/v2_fastapi/test_documents.py holds
+    the two equal).
+    """
+    return {
+        "id": row.id,
+        "sku": row.sku,
+        "name": row.name,
+        "price": format_cents(row.price_cents),
+        "stock": row.stock,
+        "created_at": format_timestamp(row.created_at),
+        "updated_at": format_timestamp(row.updated_at),
+    }

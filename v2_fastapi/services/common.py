@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 from fastapi import HTTPException
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.interfaces import ORMOption
@@ -15,6 +16,8 @@ from shop_core.etags import PRECONDITION_FAILED, if_match_passes
 from shop_core.models import MAX_ID, Base
 
 RowT = TypeVar("RowT", bound=Base)
+# A row of a Core select, whatever its columns.
+AnyRow = Row[*tuple[Any, ...]]
 
 
 def not_found(what: str, row_id: int) -> HTTPException:
@@ -27,6 +30,15 @@ def invalid(issues: list[tuple[tuple[str | int, ...], str]]) -> RequestValidatio
         {"loc": loc, "msg": msg, "type": "value_error"} for loc, msg in issues
     ]
     return RequestValidationError(errors)
+
+
+def valid_id(row_id: int) -> bool:
+    """Whether `row_id` is in the id columns' range.
+
+    An id outside it matches no row; asking the database for it would fail with an
+    overflow instead of finding nothing.
+    """
+    return 0 < row_id <= MAX_ID
 
 
 async def get_or_404(
@@ -42,12 +54,10 @@ async def get_or_404(
     The lock is `SELECT ... FOR UPDATE` on PostgreSQL; SQLite has no row locks and needs
     none: a write session began with BEGIN IMMEDIATE and holds the database's write lock.
     """
-    # An id outside the column's range matches no row; asking the database for it would
-    # fail with an overflow instead of finding nothing.
     lock = for_update or None
     row = (
         await session.get(model, row_id, options=options, with_for_update=lock)
-        if 0 < row_id <= MAX_ID
+        if valid_id(row_id)
         else None
     )
     if row is None:

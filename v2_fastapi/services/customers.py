@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fastapi import HTTPException
-from sqlalchemy import exists, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, exists, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from shop_core.emails import email_key
 from shop_core.models import Customer, Order
@@ -16,7 +16,24 @@ from v2_fastapi.schemas.customers import (
     CustomerReplace,
     CustomerUpdate,
 )
-from v2_fastapi.services.common import check_if_match, commit_or_conflict, get_or_404
+from v2_fastapi.services.common import (
+    AnyRow,
+    check_if_match,
+    commit_or_conflict,
+    get_or_404,
+    not_found,
+    valid_id,
+)
+
+# A read selects these with Core and maps the row straight to JSON (`customer_document`).
+_BY_ID = select(
+    Customer.id,
+    Customer.name,
+    Customer.email,
+    Customer.tier,
+    Customer.created_at,
+    Customer.updated_at,
+).where(Customer.id == bindparam("id"))
 
 
 def _duplicate_email(email: str) -> HTTPException:
@@ -35,8 +52,16 @@ async def list_customers(
     return rows.all(), total or 0
 
 
-async def get_customer(session: AsyncSession, *, customer_id: int) -> Customer:
-    return await get_or_404(session, Customer, customer_id)
+async def read_customer(conn: AsyncConnection, *, customer_id: int) -> AnyRow:
+    """The customer's row, or a 404."""
+    row = (
+        (await conn.execute(_BY_ID, {"id": customer_id})).one_or_none()
+        if valid_id(customer_id)
+        else None
+    )
+    if row is None:
+        raise not_found("customer", customer_id)
+    return row
 
 
 async def create_customer(session: AsyncSession, *, data: CustomerCreate) -> Customer:

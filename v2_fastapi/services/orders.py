@@ -6,19 +6,36 @@ from collections.abc import Sequence
 from operator import attrgetter
 
 from fastapi import HTTPException
-from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import joinedload
 
 from shop_core.inventory import give_back_stock, take_stock
 from shop_core.models import Customer, Order, OrderItem, OrderStatus, Product
 from v2_fastapi.schemas.orders import OrderCreate
-from v2_fastapi.services.common import get_or_404, invalid
+from v2_fastapi.services.common import AnyRow, get_or_404, invalid, not_found, valid_id
 
 # The stock statements touch no object this session holds: nothing to synchronise.
 _NO_SYNC = {"synchronize_session": False}
 # One order with its items in one query (the relationship's default, selectin, takes two).
 _WITH_ITEMS = (joinedload(Order.items),)
+# A read: the order with its items in one Core query, one row per item in id order (as the
+# relationship orders them), mapped straight to JSON by `order_document`.
+_WITH_ITEM_ROWS = (
+    select(
+        Order.id,
+        Order.customer_id,
+        Order.status,
+        Order.total_cents,
+        Order.created_at,
+        OrderItem.product_id,
+        OrderItem.quantity,
+        OrderItem.unit_price_cents,
+    )
+    .outerjoin(OrderItem, OrderItem.order_id == Order.id)
+    .where(Order.id == bindparam("id"))
+    .order_by(OrderItem.id)
+)
 
 
 async def list_orders(
@@ -30,6 +47,17 @@ async def list_orders(
         select(Order).where(*where).order_by(Order.id).limit(limit).offset(offset)
     )
     return rows.all(), total or 0
+
+
+async def read_order(conn: AsyncConnection, *, order_id: int) -> tuple[AnyRow, list[AnyRow]]:
+    """The order's row and its items' rows, or a 404."""
+    rows = (
+        (await conn.execute(_WITH_ITEM_ROWS, {"id": order_id})).all() if valid_id(order_id) else []
+    )
+    if not rows:
+        raise not_found("order", order_id)
+    # An outer join: an order without items (none is placed so) gives one row of NULLs.
+    return rows[0], [row for row in rows if row.product_id is not None]
 
 
 async def get_order(session: AsyncSession, *, order_id: int) -> Order:

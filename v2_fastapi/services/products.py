@@ -6,13 +6,34 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import HTTPException
-from sqlalchemy import exists, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, exists, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from shop_core.models import OrderItem, Product
 from shop_core.money import parse_money
 from v2_fastapi.schemas.products import ProductCreate, ProductPublic, ProductUpdate
-from v2_fastapi.services.common import check_if_match, commit_or_conflict, get_or_404
+from v2_fastapi.services.common import (
+    AnyRow,
+    check_if_match,
+    commit_or_conflict,
+    get_or_404,
+    not_found,
+    valid_id,
+)
+
+# Reads select these columns with Core and map the rows straight to JSON
+# (`schemas.products.product_document`): no ORM objects, no identity map.
+COLUMNS = (
+    Product.id,
+    Product.sku,
+    Product.name,
+    Product.price_cents,
+    Product.stock,
+    Product.created_at,
+    Product.updated_at,
+)
+# Built once: only the bound id changes from one request to the next.
+_BY_ID = select(*COLUMNS).where(Product.id == bindparam("id"))
 
 
 def _columns(data: ProductCreate | ProductUpdate) -> dict[str, Any]:
@@ -27,23 +48,31 @@ def _duplicate_sku(sku: str) -> HTTPException:
 
 
 async def list_products(
-    session: AsyncSession, *, q: str | None, limit: int, offset: int
-) -> tuple[Sequence[Product], int]:
+    conn: AsyncConnection, *, q: str | None, limit: int, offset: int
+) -> tuple[Sequence[AnyRow], int]:
     # autoescape: a % or _ in q is matched literally.
     where = (
         [or_(Product.name.icontains(q, autoescape=True), Product.sku.icontains(q, autoescape=True))]
         if q
         else []
     )
-    total = await session.scalar(select(func.count()).select_from(Product).where(*where))
-    rows = await session.scalars(
-        select(Product).where(*where).order_by(Product.id).limit(limit).offset(offset)
+    total = await conn.scalar(select(func.count()).select_from(Product).where(*where))
+    rows = await conn.execute(
+        select(*COLUMNS).where(*where).order_by(Product.id).limit(limit).offset(offset)
     )
     return rows.all(), total or 0
 
 
-async def get_product(session: AsyncSession, *, product_id: int) -> Product:
-    return await get_or_404(session, Product, product_id)
+async def read_product(conn: AsyncConnection, *, product_id: int) -> AnyRow:
+    """The product's row (`COLUMNS`), or a 404."""
+    row = (
+        (await conn.execute(_BY_ID, {"id": product_id})).one_or_none()
+        if valid_id(product_id)
+        else None
+    )
+    if row is None:
+        raise not_found("product", product_id)
+    return row
 
 
 async def create_product(session: AsyncSession, *, data: ProductCreate) -> Product:

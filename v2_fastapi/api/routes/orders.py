@@ -6,12 +6,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from v2_fastapi.conditional import IfNoneMatch, tagged, tagged_unless_current
-from v2_fastapi.deps import InUrl, Limit, Offset, SessionDep, require_scope, resource_path
+from v2_fastapi.conditional import IfNoneMatch, json_answer_unless_current, tagged
+from v2_fastapi.deps import (
+    ConnectionDep,
+    InUrl,
+    Limit,
+    Offset,
+    SessionDep,
+    require_scope,
+    resource_path,
+)
 from v2_fastapi.json_body import JSONBodyRoute
 from v2_fastapi.openapi import CREATED, NOT_MODIFIED, TAGGED, problem_responses
 from v2_fastapi.schemas.common import DbId
-from v2_fastapi.schemas.orders import OrderCreate, OrderPublic, OrdersPublic
+from v2_fastapi.schemas.orders import OrderCreate, OrderPublic, OrdersPublic, order_document
 from v2_fastapi.services import orders
 
 router = APIRouter(
@@ -50,11 +58,12 @@ async def list_orders(
     responses={**TAGGED, **NOT_MODIFIED, **problem_responses(404)},
 )
 async def read_order(
-    session: SessionDep, order_id: OrderId, response: Response, if_none_match: IfNoneMatch
-) -> OrderPublic | Response:
+    conn: ConnectionDep, order_id: OrderId, if_none_match: IfNoneMatch
+) -> Response:
     """Get one order with its items, and its ETag."""
-    order = await orders.get_order(session, order_id=order_id)
-    return tagged_unless_current(OrderPublic.from_row(order), response, if_none_match)
+    # JSON built from the rows; `response_model` is what the OpenAPI document shows.
+    row, items = await orders.read_order(conn, order_id=order_id)
+    return json_answer_unless_current(order_document(row, items), if_none_match)
 
 
 @router.post(

@@ -6,12 +6,32 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from v2_fastapi.conditional import IfMatch, IfNoneMatch, tagged, tagged_unless_current
-from v2_fastapi.deps import InUrl, Limit, Offset, SessionDep, require_scope, resource_path
+from v2_fastapi.conditional import (
+    IfMatch,
+    IfNoneMatch,
+    json_answer,
+    json_answer_unless_current,
+    tagged,
+)
+from v2_fastapi.deps import (
+    ConnectionDep,
+    InUrl,
+    Limit,
+    Offset,
+    SessionDep,
+    require_scope,
+    resource_path,
+)
 from v2_fastapi.json_body import JSONBodyRoute
 from v2_fastapi.openapi import CREATED, NOT_MODIFIED, TAGGED, problem_responses
 from v2_fastapi.schemas.common import NUL_FREE
-from v2_fastapi.schemas.products import ProductCreate, ProductPublic, ProductsPublic, ProductUpdate
+from v2_fastapi.schemas.products import (
+    ProductCreate,
+    ProductPublic,
+    ProductsPublic,
+    ProductUpdate,
+    product_document,
+)
 from v2_fastapi.services import products
 
 router = APIRouter(
@@ -25,19 +45,20 @@ ProductId = Annotated[int, Path(description="The product's id"), InUrl]
 _admin = [require_scope("admin")]
 
 
-@router.get("")
+# Reads answer with JSON built from the rows; `response_model` is what the document shows.
+@router.get("", response_model=ProductsPublic)
 async def list_products(
-    session: SessionDep,
+    conn: ConnectionDep,
     limit: Limit = 20,
     offset: Offset = 0,
     q: Annotated[
         str | None, Query(pattern=NUL_FREE, description="Name or sku contains this (any case)")
     ] = None,
-) -> ProductsPublic:
+) -> Response:
     """List products by id, optionally those whose name or sku contains `q`."""
-    rows, total = await products.list_products(session, q=q, limit=limit, offset=offset)
-    items = [ProductPublic.from_row(row) for row in rows]
-    return ProductsPublic(items=items, total=total, limit=limit, offset=offset)
+    rows, total = await products.list_products(conn, q=q, limit=limit, offset=offset)
+    items = [product_document(row) for row in rows]
+    return json_answer({"items": items, "total": total, "limit": limit, "offset": offset})
 
 
 @router.get(
@@ -46,11 +67,11 @@ async def list_products(
     responses={**TAGGED, **NOT_MODIFIED, **problem_responses(404)},
 )
 async def read_product(
-    session: SessionDep, product_id: ProductId, response: Response, if_none_match: IfNoneMatch
-) -> ProductPublic | Response:
+    conn: ConnectionDep, product_id: ProductId, if_none_match: IfNoneMatch
+) -> Response:
     """Get one product, with its ETag."""
-    product = await products.get_product(session, product_id=product_id)
-    return tagged_unless_current(ProductPublic.from_row(product), response, if_none_match)
+    row = await products.read_product(conn, product_id=product_id)
+    return json_answer_unless_current(product_document(row), if_none_match)
 
 
 @router.post(
