@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import requests
 
 from shop.settings import ShopSettings
 from shop_core.security import issue_token
+
+T = TypeVar("T")
 
 DEMO_PASSWORD = "demo"
 STACKS = ["legacy", "v2"]
@@ -132,3 +136,17 @@ def bearer_for(settings: ShopSettings, user: str, scopes: str) -> dict[str, str]
         lifetime_s=settings.token_lifetime_s,
     )
     return {"Authorization": f"Bearer {token.access_token}"}
+
+
+def wait_for(probe: Callable[[], T | None], what: str, *, timeout_s: float = 10.0) -> T:
+    """The first answer of `probe` that is neither None nor False, asked again until
+    `timeout_s` has passed.
+
+    For what a test must wait on (a log line written, a pool drained, a lock taken): it
+    fails, naming `what`, rather than hoping a fixed sleep was long enough.
+    """
+    deadline = time.monotonic() + timeout_s
+    while (found := probe()) is None or found is False:
+        assert time.monotonic() < deadline, f"{what}: not seen within {timeout_s:g} s"
+        time.sleep(0.02)
+    return found

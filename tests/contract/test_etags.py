@@ -9,7 +9,6 @@ from __future__ import annotations
 import http.client
 import re
 import threading
-import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,7 +21,7 @@ from shop_core.database import WRITE_OPTIONS, is_sqlite
 from shop_core.etags import etag_of
 from shop_core.inventory import take_stock
 from shop_core.models import Product
-from tests.support import Stack, assert_error
+from tests.support import Stack, assert_error, wait_for
 
 STALE = '"00000000000000000000000000000000"'
 
@@ -311,10 +310,7 @@ def test_if_match_is_checked_on_the_row_locked_for_the_write(
         )
         put.start()
         if not is_sqlite(database_url):
-            deadline = time.monotonic() + 10
-            while _lock_waiters(db) == 0:
-                assert time.monotonic() < deadline, "the PUT never waited for the row"
-                time.sleep(0.01)
+            wait_for(lambda: _lock_waiters(db) > 0, "the PUT waiting for the row")
         transaction.commit()
     put.join(timeout=30)
     assert len(answers) == 1

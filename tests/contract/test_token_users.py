@@ -3,9 +3,8 @@ are gone, on both stacks, within GATEWAY_USER_CACHE_TTL_S."""
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 import requests
@@ -17,7 +16,7 @@ from shop.settings import ShopSettings
 from shop_core.models import User
 from shop_core.security import hash_password
 from tests.conftest import make_settings
-from tests.support import STACKS, Stack, assert_error
+from tests.support import STACKS, Stack, assert_error, wait_for
 
 CACHE_TTL_S = 0.5
 PASSWORD = "a-password-of-this-test"
@@ -51,16 +50,6 @@ def own_user(db: Engine, password_hash: str) -> Iterator[str]:
         conn.execute(delete(User).where(User.username == username))
 
 
-def _until(check: Callable[[], bool]) -> bool:
-    """Polls `check` until it holds or the deadline passes."""
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def _stacks(server: BackgroundServer, token: str) -> list[tuple[Stack, dict[str, str]]]:
     return [(Stack(name, server.url, {}), {"Authorization": f"Bearer {token}"}) for name in STACKS]
 
@@ -79,7 +68,11 @@ def test_a_deleted_users_token_is_401_on_both_stacks(
         conn.execute(delete(User).where(User.username == own_user))
 
     for stack, auth in stacks:
-        assert _until(lambda s=stack, a=auth: s.get("/customers", headers=a).status_code == 401)
+        wait_for(
+            lambda s=stack, a=auth: s.get("/customers", headers=a).status_code == 401,
+            f"{stack.name}: 401 for the deleted user's token",
+            timeout_s=DEADLINE_S,
+        )
         answer = stack.get("/customers", headers=auth)
         assert_error(stack, answer, 401)
         assert answer.headers["WWW-Authenticate"].startswith("Bearer")
@@ -100,7 +93,11 @@ def test_scopes_taken_from_a_user_are_taken_from_its_tokens(
         return stack.post("/customers", json=body, headers=auth)
 
     for stack, auth in stacks:
-        assert _until(lambda s=stack, a=auth: create_customer(s, a).status_code == 403)
+        wait_for(
+            lambda s=stack, a=auth: create_customer(s, a).status_code == 403,
+            f"{stack.name}: 403 once the scope is taken away",
+            timeout_s=DEADLINE_S,
+        )
         assert_error(stack, create_customer(stack, auth), 403)
         # What the user still has, the token still gives.
         assert stack.get("/customers", headers=auth).status_code == 200

@@ -44,6 +44,7 @@ from gateway.background_server import BackgroundServer
 from shop_core.database import temporary_postgres_database
 from tests.conftest import BACKENDS, POSTGRES_ADMIN_URL
 from tests.notes_pair import checks, errors, legacy, v2
+from tests.support import wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MAX_BODY_BYTES = 2048
@@ -347,18 +348,6 @@ def served(
     assert "notes database closed" in served.text(), served.text()
 
 
-def _poll(probe: Callable[[], T | None], what: str, timeout_s: float = WAIT_S) -> T:
-    """`probe()` once it gives something other than None, within `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        found = probe()
-        if found is not None:
-            return found
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not seen within {timeout_s:g} s")
-        time.sleep(0.05)
-
-
 def _create(served: Served, side: str, text: str) -> dict[str, Any]:
     created = served.post(f"/{side}/notes", json={"text": text})
     assert created.status_code == 201, created.text
@@ -421,8 +410,8 @@ def test_a_busy_legacy_pool_gets_503_in_the_legacy_format(served: Served) -> Non
             headers={"X-Request-ID": slow_id},
         )
         # The view logs its line before it sleeps: from then on it holds the only thread.
-        _poll(
-            lambda: True if f"request_id={slow_id}" in served.text() else None,
+        wait_for(
+            lambda: f"request_id={slow_id}" in served.text(),
             "the slow legacy view's log line",
         )
         busy = served.get("/legacy/notes")
@@ -519,8 +508,8 @@ def test_a_given_request_id_reaches_the_apps_logs_and_the_access_log(
     answer = served.get(f"/{side}{path}", headers={"X-Request-ID": REQUEST_ID})
     assert answer.status_code == 200, answer.text
     assert answer.headers["X-Request-ID"] == REQUEST_ID
-    _poll(lambda: _app_records(served, f"notes.{side}", REQUEST_ID), f"notes.{side}'s record")
-    _poll(lambda: _access_records(served, side, REQUEST_ID), f"the {side} access-log record")
+    wait_for(lambda: _app_records(served, f"notes.{side}", REQUEST_ID), f"notes.{side}'s record")
+    wait_for(lambda: _access_records(served, side, REQUEST_ID), f"the {side} access-log record")
 
 
 @pytest.mark.parametrize("side", ["legacy", "v2"])
@@ -580,7 +569,7 @@ def _health_once(served: Served, status: int) -> requests.Response | None:
 
 
 def test_health_covers_both_stacks_and_the_registered_check(served: Served) -> None:
-    healthy = _poll(lambda: _health_once(served, 200), "/health 200")
+    healthy = wait_for(lambda: _health_once(served, 200), "/health 200")
     body = healthy.json()
     assert _check_ok(body, "notes"), body
     assert _reports_legacy_pool(body), body
@@ -588,9 +577,9 @@ def test_health_covers_both_stacks_and_the_registered_check(served: Served) -> N
 
     served.down_file.touch()
     try:
-        down = _poll(lambda: _health_once(served, 503), "/health 503 with the notes check down")
+        down = wait_for(lambda: _health_once(served, 503), "/health 503 with the notes check down")
         assert _check_failed(down.json(), "notes"), down.json()
     finally:
         served.down_file.unlink(missing_ok=True)
-    again = _poll(lambda: _health_once(served, 200), "/health 200 once the check is up again")
+    again = wait_for(lambda: _health_once(served, 200), "/health 200 once the check is up again")
     assert _check_ok(again.json(), "notes"), again.json()

@@ -11,7 +11,6 @@ import random
 import string
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,6 +25,7 @@ from gateway.observability.logs import access_log, log_handler
 from gateway.observability.request_id import RequestIdFilter
 from gateway.observability.routes import normalise_werkzeug_rule
 from tests.gateway.observed_pair import MAX_BODY_BYTES, Pair
+from tests.support import wait_for
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 HEX_ID = string.hexdigits.lower()
@@ -70,13 +70,6 @@ def label_values(samples: Samples, name: str, label: str, **where: str) -> set[s
         for (sample, labels), _ in samples.items()
         if sample == name and set(where.items()) <= labels
     }
-
-
-def poll(check: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, "condition not met before the deadline"
-        time.sleep(0.02)
 
 
 # Metrics
@@ -142,7 +135,10 @@ def test_the_pool_is_observed_busy_waiting_and_refusing() -> None:
             holding = clients.submit(requests.get, f"{server.url}/legacy/wait", timeout=30)
             assert pair.gate.entered.acquire(timeout=10)
             waiting = clients.submit(requests.get, f"{server.url}/legacy/items/1", timeout=30)
-            poll(lambda: value(scrape(server.url), "gateway_legacy_pool_requests_waiting") == 1)
+            wait_for(
+                lambda: value(scrape(server.url), "gateway_legacy_pool_requests_waiting") == 1,
+                "one request waiting",
+            )
             samples = scrape(server.url)
             assert value(samples, "gateway_legacy_pool_threads_busy") == 1
             refused = waiting.result()
@@ -151,7 +147,10 @@ def test_the_pool_is_observed_busy_waiting_and_refusing() -> None:
             pair.gate.open.set()
             assert holding.result().status_code == 200
             # The thread is given back just after the answer is out.
-            poll(lambda: value(scrape(server.url), "gateway_legacy_pool_threads_busy") == 0)
+            wait_for(
+                lambda: value(scrape(server.url), "gateway_legacy_pool_threads_busy") == 0,
+                "no thread busy",
+            )
             samples = scrape(server.url)
             assert value(samples, "gateway_legacy_pool_requests_waiting") == 0
             assert (
@@ -338,7 +337,7 @@ def test_the_servers_record_of_a_failure_carries_the_request_id(server: Backgrou
     try:
         answer = requests.get(f"{server.url}/boom", headers={"X-Request-ID": "trace"}, timeout=10)
         assert answer.status_code == 500
-        poll(lambda: any(r.levelno == logging.ERROR for r in records))
+        wait_for(lambda: any(r.levelno == logging.ERROR for r in records), "the error record")
     finally:
         server_log.removeHandler(handler)
     (failure,) = [r for r in records if r.levelno == logging.ERROR]

@@ -25,6 +25,7 @@ from gateway.background_server import BackgroundServer
 from shop.app import create_app
 from shop.settings import ShopSettings
 from tests.conftest import make_settings
+from tests.support import wait_for
 
 DEADLINE_S = 1.0  # the body, header and keep-alive deadlines of the `limited` server
 LEGACY_WORKERS = 2
@@ -118,10 +119,15 @@ def _closed_after(sock: socket.socket, timeout_s: float) -> float:
 
 def _wait_for_requests(server: BackgroundServer, count: int) -> None:
     """Until the server runs `count` requests: their heads have all been read."""
-    deadline = time.monotonic() + 10
-    while len(server.server.server_state.tasks) < count:
-        assert time.monotonic() < deadline, "the stalled requests never reached the server"
-        time.sleep(0.01)
+    wait_for(
+        lambda: len(server.server.server_state.tasks) >= count,
+        "the stalled requests reaching the server",
+    )
+
+
+def _new_connection_served(server: BackgroundServer) -> bool:
+    with closing(http.client.HTTPConnection(server.host, server.port, timeout=10)) as new:
+        return _get(new, "/v2/health")[0] == 200
 
 
 def _timed_get(url: str) -> tuple[requests.Response, float]:
@@ -386,13 +392,7 @@ def test_connections_past_the_cap_get_503_while_open_ones_are_served(
 
         # Once one closes, a new connection is served again.
         open_ones.pop().close()
-        deadline = time.monotonic() + 10
-        while True:
-            with closing(http.client.HTTPConnection(capped.host, capped.port, timeout=10)) as new:
-                if _get(new, "/v2/health")[0] == 200:
-                    break
-            assert time.monotonic() < deadline, "a closed connection's place was never freed"
-            time.sleep(0.05)
+        wait_for(lambda: _new_connection_served(capped), "a closed connection's place freed")
 
 
 # `gateway serve --workers N`: the limits reach every worker process.
