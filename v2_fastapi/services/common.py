@@ -7,9 +7,9 @@ from typing import Any, TypeVar
 
 from fastapi import HTTPException
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy import Row
+from sqlalchemy import Executable, Row
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm.interfaces import ORMOption
 
 from shop_core.etags import PRECONDITION_FAILED, if_match_passes
@@ -39,6 +39,14 @@ def valid_id(row_id: int) -> bool:
     overflow instead of finding nothing.
     """
     return 0 < row_id <= MAX_ID
+
+
+async def row_or_404(conn: AsyncConnection, by_id: Executable, what: str, row_id: int) -> AnyRow:
+    """The one row `by_id` selects for `row_id` (bound as `id`), or a 404 naming `what`."""
+    row = (await conn.execute(by_id, {"id": row_id})).one_or_none() if valid_id(row_id) else None
+    if row is None:
+        raise not_found(what, row_id)
+    return row
 
 
 async def get_or_404(

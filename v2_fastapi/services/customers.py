@@ -21,8 +21,7 @@ from v2_fastapi.services.common import (
     check_if_match,
     commit_or_conflict,
     get_or_404,
-    not_found,
-    valid_id,
+    row_or_404,
 )
 
 # A read selects these with Core and maps the row straight to JSON (`customer_document`).
@@ -54,14 +53,7 @@ async def list_customers(
 
 async def read_customer(conn: AsyncConnection, *, customer_id: int) -> AnyRow:
     """The customer's row, or a 404."""
-    row = (
-        (await conn.execute(_BY_ID, {"id": customer_id})).one_or_none()
-        if valid_id(customer_id)
-        else None
-    )
-    if row is None:
-        raise not_found("customer", customer_id)
-    return row
+    return await row_or_404(conn, _BY_ID, "customer", customer_id)
 
 
 async def create_customer(session: AsyncSession, *, data: CustomerCreate) -> Customer:

@@ -17,8 +17,7 @@ from v2_fastapi.services.common import (
     check_if_match,
     commit_or_conflict,
     get_or_404,
-    not_found,
-    valid_id,
+    row_or_404,
 )
 
 # Reads select these columns with Core and map the rows straight to JSON
@@ -65,14 +64,7 @@ async def list_products(
 
 async def read_product(conn: AsyncConnection, *, product_id: int) -> AnyRow:
     """The product's row (`COLUMNS`), or a 404."""
-    row = (
-        (await conn.execute(_BY_ID, {"id": product_id})).one_or_none()
-        if valid_id(product_id)
-        else None
-    )
-    if row is None:
-        raise not_found("product", product_id)
-    return row
+    return await row_or_404(conn, _BY_ID, "product", product_id)
 
 
 async def create_product(session: AsyncSession, *, data: ProductCreate) -> Product:
