@@ -234,6 +234,7 @@ def _report_again(args: argparse.Namespace) -> int:
             previous["settings"]["run_time_s"],
         )
         results[name].cpu = summary.get("cpu")
+        results[name].server_rss = summary.get("server_rss")
     return _report(args, previous["settings"], results)
 
 

@@ -11,6 +11,7 @@ from loadtests.report import (
     cpu_text,
     load_notes,
     ms_text,
+    rss_text,
     settings_lines,
     steps_note,
     warmup_text,
@@ -67,7 +68,7 @@ def _totals(comparison: dict[str, Any]) -> str:
             load = f"{_num(summary['peak_rps'], 1)} at {summary['peak_users']} users"
         cells = [_num(t["requests"]), _num(t["failures"]), _num(t["rps"], 1)]
         cells += [_num(t[k]) for k in ("p50", "p95", "p99")] + [load]
-        cells.append(ms_text(summary["cpu_ms_per_request"]))
+        cells += [ms_text(summary["cpu_ms_per_request"]), rss_text(summary["server_rss"])]
         wrapped = [warmup_text(summary["warmup"]), cpu_text(summary["cpu"])]
         rows.append(
             f'<tr><td class="name">{arm}</td><td>'
@@ -78,7 +79,7 @@ def _totals(comparison: dict[str, Any]) -> str:
         )
     load_head = "achieved of offered req/s" if comparison["mode"] == "rate" else "peak req/s"
     head = ["arm", "requests", "failures", "req/s", "p50 ms", "p95 ms", "p99 ms", load_head]
-    head += ["server CPU / request", "warm-up", "CPU during the arm"]
+    head += ["server CPU / request", "server RSS (peak)", "warm-up", "CPU during the arm"]
     return "<table><tr><th>" + "</th><th>".join(head) + "</th></tr>" + "".join(rows) + "</table>"
 
 

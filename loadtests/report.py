@@ -63,6 +63,11 @@ def build_comparison(
         old_cpu = summaries[CURRENT]["cpu_ms_per_request"]
         both = new_cpu is not None and old_cpu is not None
         total_ratios["cpu_per_request"] = ratio(new_cpu, old_cpu) if both else None
+        new_rss, old_rss = summaries[CANDIDATE]["server_rss"], summaries[CURRENT]["server_rss"]
+        both = new_rss is not None and old_rss is not None
+        total_ratios["server_rss_peak"] = (
+            ratio(new_rss["peak_mib"], old_rss["peak_mib"]) if both else None
+        )
     failed = [row["name"] for row in operations if row["verdict"] == "fail"]
     warmup = results[CANDIDATE].warmup if CANDIDATE in results else None
     if warmup and warmup["failures"] > warmup["requests"] * limits.max_failure_ratio:
@@ -131,6 +136,14 @@ def ms_text(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f} ms"
 
 
+def rss_text(rss: dict[str, Any] | None) -> str:
+    """`142 MiB`, or `231 MiB (2 processes)` for a server with workers."""
+    if rss is None:
+        return "-"
+    text = f"{rss['peak_mib']:,.0f} MiB"
+    return text + (f" ({rss['processes']} processes)" if rss["processes"] > 1 else "")
+
+
 def cpu_text(usage: dict[str, Any] | None) -> str:
     if usage is None:
         return "-"
@@ -192,9 +205,9 @@ def write_markdown(comparison: dict[str, Any], path: Path) -> None:
     lines += ["## Totals (measured window)", ""]
     lines += [
         "| arm | requests | failures | req/s | p50 | p95 | p99 | load | server CPU / request "
-        "| warm-up | CPU during the arm |"
+        "| server RSS (peak) | warm-up | CPU during the arm |"
     ]
-    lines += ["|---|---:|---:|---:|---:|---:|---:|---|---:|---|---|"]
+    lines += ["|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|---|"]
     for arm in arms:
         t, summary = comparison["totals"][arm], comparison["arms"][arm]
         if comparison["mode"] == "rate":
@@ -204,7 +217,8 @@ def write_markdown(comparison: dict[str, Any], path: Path) -> None:
         lines.append(
             f"| {arm} | {t['requests']:,} | {t['failures']:,} | {_fmt(t['rps'], 1)} "
             f"| {_fmt(t['p50'])} | {_fmt(t['p95'])} | {_fmt(t['p99'])} | {load} "
-            f"| {ms_text(summary['cpu_ms_per_request'])} | {warmup_text(summary['warmup'])} "
+            f"| {ms_text(summary['cpu_ms_per_request'])} | {rss_text(summary['server_rss'])} "
+            f"| {warmup_text(summary['warmup'])} "
             f"| {cpu_text(summary['cpu'])} |"
         )
     total = comparison["total_ratios"]["v2/legacy"]
@@ -214,7 +228,8 @@ def write_markdown(comparison: dict[str, Any], path: Path) -> None:
             f"v2/legacy overall: req/s {_ratio(total['rps'])}, "
             f"p50 {_ratio(total['p50'])}, p95 {_ratio(total['p95'])}, "
             f"p99 {_ratio(total['p99'])}, server CPU per request "
-            f"{_ratio(total.get('cpu_per_request'))} (below 1x is faster or cheaper).",
+            f"{_ratio(total.get('cpu_per_request'))}, server RSS (peak) "
+            f"{_ratio(total.get('server_rss_peak'))} (below 1x is faster or cheaper).",
         ]
     notes = load_notes(comparison)
     lines += ["", "## Load check", ""]

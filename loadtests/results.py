@@ -93,6 +93,8 @@ class ArmResult:
     locust_exit_code: int
     files: dict[str, str] = field(default_factory=dict)
     cpu: dict[str, Any] | None = None
+    # The server's resident memory over the arm (loadtests/memory.py): peak MiB, processes.
+    server_rss: dict[str, Any] | None = None
 
 
 def percentile(histogram: Counter[int], count: int, fraction: float) -> float:

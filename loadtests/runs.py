@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loadtests import cpu
+from loadtests.memory import PeakRss
 from loadtests.results import (
     ArmResult,
     loadgen_warnings,
@@ -138,14 +139,17 @@ def run_load(
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     before, locust_before = cpu.sample(server_pgid), cpu.children_cpu_s()
     started = time.monotonic()
-    locust = Process(locust_command(plan, arm, host, out, pinning), log=log, env=env)
-    try:
-        exit_code = locust.wait(plan.locust_run_time_s + LOCUST_GRACE_S)
-    except subprocess.TimeoutExpired:
-        raise LoadRunError(f"Locust did not finish for {arm.name}:\n{locust.tail()}") from None
-    finally:
-        locust.stop()
+    with PeakRss(server_pgid) as rss:
+        locust = Process(locust_command(plan, arm, host, out, pinning), log=log, env=env)
+        try:
+            exit_code = locust.wait(plan.locust_run_time_s + LOCUST_GRACE_S)
+        except subprocess.TimeoutExpired:
+            message = f"Locust did not finish for {arm.name}:\n{locust.tail()}"
+            raise LoadRunError(message) from None
+        finally:
+            locust.stop()
     result = read_arm(arm, host, out, exit_code, plan.run_time_s)
+    result.server_rss = rss.summary()
     result.cpu = cpu.usage(before, cpu.sample(server_pgid), pinning.server, pinning.loadgen)
     if result.cpu is not None:
         # Locust is the only child that ended meanwhile: the children's time grew by its own.

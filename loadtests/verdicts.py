@@ -171,6 +171,7 @@ def arm_summary(
     summary["warmup"] = result.warmup
     summary["cpu"] = result.cpu
     summary["cpu_ms_per_request"] = cpu_per_request(result)
+    summary["server_rss"] = result.server_rss
     bottleneck = []
     if result.warmup and result.warmup["cut_short"]:
         bottleneck.append(f"the warm-up was cut short: {result.warmup['cut_short']}")

@@ -75,6 +75,28 @@ def test_every_flow_ran_on_both_paths_without_failures(comparison: dict[str, Any
         assert comparison["arms"][arm]["warmup"]["failures"] == 0, arm
 
 
+def test_each_arm_reports_its_server_peak_memory_beside_its_cpu(
+    run: tuple[subprocess.CompletedProcess[str], Path], comparison: dict[str, Any]
+) -> None:
+    _, out = run
+    for arm in ("legacy", "v2"):
+        summary = comparison["arms"][arm]
+        assert summary["cpu_ms_per_request"] > 0, arm
+        # One gateway process (no --server-workers), sampled while the arm ran: a Python
+        # process holding Flask, FastAPI and SQLAlchemy is tens of MiB at least.
+        assert summary["server_rss"]["processes"] == 1, summary["server_rss"]
+        assert 20 < summary["server_rss"]["peak_mib"] < 4096, summary["server_rss"]
+        assert summary["server_rss"]["samples"] > 1, summary["server_rss"]
+    assert comparison["total_ratios"]["v2/legacy"]["server_rss_peak"] > 0
+    markdown = (out / "comparison.md").read_text()
+    html = (out / "comparison.html").read_text()
+    assert "| server CPU / request | server RSS (peak) |" in markdown
+    assert "<th>server CPU / request</th><th>server RSS (peak)</th>" in html
+    for arm in ("legacy", "v2"):
+        peak = f"{comparison['arms'][arm]['server_rss']['peak_mib']:,.0f} MiB"
+        assert peak in markdown and peak in html, (arm, peak)
+
+
 def test_the_reports_are_written(run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
     _, out = run
     markdown = (out / "comparison.md").read_text()
