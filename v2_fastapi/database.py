@@ -24,8 +24,11 @@ Cancellation (a client gone, a shutdown): a unit of work running in a thread can
 interrupted, and is not abandoned either (`abandon_on_cancel=False`, anyio's default): the
 cancelled request waits for it to finish, so its transaction is committed or rolled back
 and its connection returned before the cancellation goes on, and the read places never
-count fewer threads than are really running. On PostgreSQL the awaited statement is
-cancelled and SQLAlchemy closes the connection rather than return it mid-transaction.
+count fewer threads than are really running. PostgreSQL's units of work are shielded
+the same way. Unshielded, a cancelled statement made SQLAlchemy drop the connection, but
+the server does not notice a closed socket until it answers: the statement ran on, its
+transaction holding its row locks, and the next write to those rows waited just as long,
+with a connection to make again on top.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Concatenate, ParamSpec, TypeVar
 
-from anyio import CapacityLimiter, to_thread
+from anyio import CancelScope, CapacityLimiter, to_thread
 from sqlalchemy import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
@@ -113,12 +116,16 @@ class AsyncDriverDatabase(Database):
         self._engine: AsyncEngine = create_async_db_engine(url, pool_size=pool_size)
 
     async def read(self, fn: ReadWork[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        async with self._engine.connect() as conn:
-            return await conn.run_sync(fn, *args, **kwargs)
+        with CancelScope(shield=True):
+            async with self._engine.connect() as conn:
+                result = await conn.run_sync(fn, *args, **kwargs)
+        return result
 
     async def write(self, fn: WriteWork[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        async with AsyncSession(self._engine, expire_on_commit=False) as session:
-            return await session.run_sync(fn, *args, **kwargs)
+        with CancelScope(shield=True):
+            async with AsyncSession(self._engine, expire_on_commit=False) as session:
+                result = await session.run_sync(fn, *args, **kwargs)
+        return result
 
     async def dispose(self) -> None:
         await self._engine.dispose()
