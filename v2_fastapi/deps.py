@@ -31,17 +31,21 @@ SCOPES = {
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="auth/token", scopes=SCOPES, auto_error=False)
 
 
-def get_settings(request: Request) -> Settings:
+# `async def` although nothing here awaits: FastAPI runs a plain `def` dependency in its
+# thread pool, a thread hop per dependency per request for a mere attribute read.
+
+
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_carrier(request: Request) -> CarrierClient:
+async def get_carrier(request: Request) -> CarrierClient:
     carrier: CarrierClient = request.app.state.carrier
     return carrier
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
