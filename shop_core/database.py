@@ -77,15 +77,18 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def create_sync_engine(url: str | URL, *, pool_size: int = 10) -> Engine:
+def create_sync_engine(
+    url: str | URL, *, pool_size: int = 10, max_overflow: int | None = None
+) -> Engine:
     target = sync_url(url)
+    pool = _pool_options(pool_size, max_overflow)
     if is_sqlite(target):
-        engine = create_engine(target, **_pool_options(pool_size))
+        engine = create_engine(target, **pool)
         _configure_sqlite(engine)
         return engine
     # libpq counts connect_timeout in whole seconds, 2 at least.
     connect_args = {"connect_timeout": max(2, PG_CONNECT_TIMEOUT_S)}
-    return create_engine(target, connect_args=connect_args, **_pool_options(pool_size))
+    return create_engine(target, connect_args=connect_args, **pool)
 
 
 def create_async_db_engine(

@@ -2,8 +2,8 @@
 
 The failures live in the `login_failures` table, not in a process's memory, so that every
 worker process and every host behind a load balancer sees them, and a failure through
-/legacy counts on /v2. Legacy runs the statements through a `Session` (`check`,
-`record_failure`, `record_success`), v2 through an `AsyncSession` (the `_async` twins).
+/legacy counts on /v2. Both stacks run the same functions (`check`, `record_failure`,
+`record_success`): legacy in its request's `Session`, v2 in its units of work.
 
 How each stack uses them, around the password check:
 
@@ -30,8 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Delete, Insert, Row, Select, delete, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection, Delete, Insert, Row, Select, delete, insert, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from shop_core.models import MAX_ADDRESS_LENGTH, MAX_USERNAME_LENGTH, LoginFailure
@@ -156,10 +155,10 @@ def _log_failure(attempt: LoginAttempt) -> None:
     logger.warning("failed login for username %r from %r", attempt.username, attempt.address)
 
 
-# Legacy: a Session. `check` leaves the transaction to the caller; the others commit.
+# `check` leaves the transaction to the caller; the others commit.
 
 
-def check(session: Session, limits: LoginLimits, attempt: LoginAttempt) -> None:
+def check(session: Session | Connection, limits: LoginLimits, attempt: LoginAttempt) -> None:
     """Raise `LoginThrottled` if the username or the address has used up its failures."""
     now = utcnow()
     row = session.execute(_lockout_statement(limits, attempt, now)).one()
@@ -177,28 +176,3 @@ def record_failure(session: Session, limits: LoginLimits, attempt: LoginAttempt)
 def record_success(session: Session, attempt: LoginAttempt) -> None:
     session.execute(_clear_statement(attempt), execution_options=_CORE_ONLY)
     session.commit()
-
-
-# v2: an AsyncSession, the same statements.
-
-
-async def check_async(session: AsyncSession, limits: LoginLimits, attempt: LoginAttempt) -> None:
-    """Raise `LoginThrottled` if the username or the address has used up its failures."""
-    now = utcnow()
-    row = (await session.execute(_lockout_statement(limits, attempt, now))).one()
-    _raise_if_locked(row, limits, attempt, now)
-
-
-async def record_failure_async(
-    session: AsyncSession, limits: LoginLimits, attempt: LoginAttempt
-) -> None:
-    now = utcnow()
-    await session.execute(_record_statement(attempt, now))
-    await session.execute(_prune_statement(limits, now), execution_options=_CORE_ONLY)
-    await session.commit()
-    _log_failure(attempt)
-
-
-async def record_success_async(session: AsyncSession, attempt: LoginAttempt) -> None:
-    await session.execute(_clear_statement(attempt), execution_options=_CORE_ONLY)
-    await session.commit()

@@ -8,13 +8,12 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from shop_core.accounts import ActiveUsers
-from shop_core.database import WRITE_OPTIONS, create_async_db_engine, is_sqlite
 from shop_core.settings import Settings
 from v2_fastapi.api.main import api_router
 from v2_fastapi.carrier import CarrierClient, make_http_client
+from v2_fastapi.database import open_database
 from v2_fastapi.openapi import anchor_token_url, use_problem_media_type
 from v2_fastapi.problems import install_problem_handlers
 
@@ -60,32 +59,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     A mounted app gets no lifespan events: the gateway enters this context itself.
     """
     settings: Settings = app.state.settings
-    engine = create_async_db_engine(settings.database_url, pool_size=settings.db_pool_size)
-    # SQLite has one writer at a time. v2's writers queue for a single write connection in
-    # the event loop, in order, rather than each waiting in SQLite's busy handler, which
-    # sleeps and polls: under a burst of orders that made the tail seconds long.
-    write_engine = (
-        create_async_db_engine(settings.database_url, pool_size=1, max_overflow=0)
-        if is_sqlite(settings.database_url)
-        else engine
-    )
+    # One way to the database for every route, the token check included (see database.py).
+    db = open_database(settings.database_url, pool_size=settings.db_pool_size)
     http = make_http_client(timeout_s=settings.carrier_timeout_s)
     carrier = CarrierClient(
         base_url=settings.carrier_url, timeout_s=settings.carrier_timeout_s, http=http
     )
-    app.state.engine = engine
-    # expire_on_commit=False: a committed row is still read to build the response.
-    app.state.sessions = async_sessionmaker(engine, expire_on_commit=False)
-    app.state.write_sessions = async_sessionmaker(
-        write_engine.execution_options(**WRITE_OPTIONS), expire_on_commit=False
-    )
+    app.state.db = db
     app.state.carrier = carrier
     try:
         yield
     finally:
         await http.aclose()
-        await engine.dispose()
-        await write_engine.dispose()
+        await db.dispose()
 
 
 def _operation_id(route: APIRoute) -> str:

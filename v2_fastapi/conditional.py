@@ -30,7 +30,8 @@ IF_NONE_MATCH_DESCRIPTION = (
 
 # The parameters are declared for the OpenAPI document and for validation; the value is
 # read from every line of the field, since a list of tags may be sent on several lines.
-def _if_match(
+# `async def`: FastAPI would run a plain `def` dependency in its thread pool, a hop per request.
+async def _if_match(
     request: Request,
     if_match: Annotated[
         str | None, Header(alias="If-Match", description=IF_MATCH_DESCRIPTION)
@@ -39,7 +40,7 @@ def _if_match(
     return join_fields(request.headers.getlist("If-Match"))
 
 
-def _if_none_match(
+async def _if_none_match(
     request: Request,
     if_none_match: Annotated[
         str | None, Header(alias="If-None-Match", description=IF_NONE_MATCH_DESCRIPTION)

@@ -1,4 +1,4 @@
-"""Request dependencies as `Annotated` aliases: database session, settings, carrier, scopes.
+"""Request dependencies as `Annotated` aliases: database, settings, carrier, scopes.
 
 Everything comes from `app.state`, filled by the lifespan: nothing is created per request.
 """
@@ -6,66 +6,53 @@ Everything comes from `app.state`, filled by the lifespan: nothing is created pe
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security
 from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 from pydantic import BeforeValidator
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy import Connection
 
 from shop_core.accounts import ActiveUsers, StoredScopes, scopes_query
 from shop_core.models import MAX_ID
 from shop_core.security import InvalidToken, TokenClaims, decode_token
 from shop_core.settings import Settings
 from v2_fastapi.carrier import CarrierClient
+from v2_fastapi.database import Database
 
 SCOPES = {
     "read": "Read customers, orders and shipping quotes",
     "write": "Create, change and delete customers; place and cancel orders",
     "admin": "Create, change and delete products",
 }
-_READ_METHODS = frozenset({"GET", "HEAD"})
 
 # Relative to the app; its OpenAPI document adds the mount path (see openapi.py).
 # auto_error=False: a missing token is answered below, as problem details.
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="auth/token", scopes=SCOPES, auto_error=False)
 
 
-def get_settings(request: Request) -> Settings:
+# `async def` although nothing here awaits: FastAPI runs a plain `def` dependency in its
+# thread pool, a thread hop per dependency per request for a mere attribute read.
+
+
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_carrier(request: Request) -> CarrierClient:
+async def get_carrier(request: Request) -> CarrierClient:
     carrier: CarrierClient = request.app.state.carrier
     return carrier
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    # Writes carry WRITE_OPTIONS so that SQLite starts them with BEGIN IMMEDIATE.
-    state = request.app.state
-    sessions: async_sessionmaker[AsyncSession] = (
-        state.sessions if request.method in _READ_METHODS else state.write_sessions
-    )
-    async with sessions() as session:
-        yield session
-
-
-async def get_connection(request: Request) -> AsyncIterator[AsyncConnection]:
-    # Reads that map rows straight to JSON need no ORM session (identity map, unit of
-    # work): a pooled connection is enough, rolled back when it goes back to the pool.
-    engine: AsyncEngine = request.app.state.engine
-    async with engine.connect() as conn:
-        yield conn
+async def get_db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 CarrierDep = Annotated[CarrierClient, Depends(get_carrier)]
-# scope="function": the connection goes back to the pool when the endpoint returns,
-# not after the response has been sent.
-SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
-ConnectionDep = Annotated[AsyncConnection, Depends(get_connection, scope="function")]
+DatabaseDep = Annotated[Database, Depends(get_db)]
 
 # An integer as JSON writes one; JSON Schema counts a whole `7.0` as an integer too.
 _INTEGER = re.compile(r"-?[0-9]+(\.0+)?")
@@ -86,6 +73,10 @@ Limit = Annotated[int, Query(ge=1, le=100, description="At most this many items"
 Offset = Annotated[int, Query(ge=0, le=MAX_ID, description="Skip this many items"), InUrl]
 
 
+def _stored_scopes(conn: Connection, *, username: str) -> StoredScopes:
+    return conn.scalar(scopes_query(username))
+
+
 def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
@@ -104,13 +95,12 @@ async def _authorize(
         )
     except InvalidToken as exc:
         raise _unauthorized("The token is invalid or has expired.") from exc
-    engine: AsyncEngine = request.app.state.engine
+    db: Database = request.app.state.db
 
     async def load_scopes(username: str) -> StoredScopes:
-        # A short read of its own, outside the request's session: on SQLite a write
-        # session would take the single writer's place before the token is accepted.
-        async with engine.connect() as conn:
-            return await conn.scalar(scopes_query(username))
+        # A read of its own, before the route's work: no write takes the single writer's
+        # place (SQLite) for a token that is then refused.
+        return await db.read(_stored_scopes, username=username)
 
     users: ActiveUsers = request.app.state.users
     backed = await users.acheck(claims, load_scopes)

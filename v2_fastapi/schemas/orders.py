@@ -49,6 +49,11 @@ class OrderPublic(Representation):
 
     @classmethod
     def from_row(cls, row: Order) -> Self:
+        return cls.from_rows(row, row.items)
+
+    @classmethod
+    def from_rows(cls, row: Any, items: Sequence[Any]) -> Self:
+        """From the order's row (an `Order`, or a Core row of its columns) and its items'."""
         return cls(
             id=row.id,
             customer_id=row.customer_id,
@@ -59,7 +64,7 @@ class OrderPublic(Representation):
                     quantity=item.quantity,
                     unit_price=format_cents(item.unit_price_cents),
                 )
-                for item in row.items
+                for item in items
             ],
             total=format_cents(row.total_cents),
             created_at=row.created_at,

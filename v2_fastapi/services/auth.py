@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
-from anyio import from_thread
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.concurrency import run_in_threadpool
+from anyio import from_thread, to_thread
+from sqlalchemy import Connection, select
 
 from shop_core import login_throttle
 from shop_core.login_throttle import LoginAttempt, LoginLimits
 from shop_core.models import User
 from shop_core.security import hashing_slot, verify_password
+from v2_fastapi.database import Database
+from v2_fastapi.services.common import AnyRow
+
+_ACCOUNT = select(User.username, User.scopes, User.password_hash)
+
+
+def _throttled_look_up(
+    conn: Connection, *, username: str, limits: LoginLimits, attempt: LoginAttempt
+) -> AnyRow | None:
+    # The throttle first: a throttled login costs one indexed read, no argon2.
+    login_throttle.check(conn, limits, attempt)
+    return conn.execute(_ACCOUNT.where(User.username == username)).one_or_none()
 
 
 async def authenticate(
-    session: AsyncSession,
+    db: Database,
     *,
     username: str,
     password: str,
@@ -22,35 +32,34 @@ async def authenticate(
     limits: LoginLimits,
     hash_concurrency: int,
     hash_wait_s: float,
-) -> User | None:
-    """The user if the password is theirs; the hash is checked for unknown users too.
+) -> AnyRow | None:
+    """The user's row (`username`, `scopes`) if the password is theirs, else None.
+
+    The one service that is not a single unit of work: the password check sits between
+    its reads and its write, and holds neither a connection nor, on SQLite, the writer's
+    place while argon2 works. The hash is checked for unknown users too.
 
     Raises `LoginThrottled` (429) when the username or the address has used up its failed
     logins, before any hashing, and `PasswordChecksBusy` (503) when no hashing slot frees
     in time.
     """
     attempt = LoginAttempt.of(username, address)
-    await login_throttle.check_async(session, limits, attempt)
-    user = await session.scalar(select(User).where(User.username == username))
-    # End the transaction before the slow hash check: the connection (and, on SQLite,
-    # the write lock a POST session takes) is not held while argon2 works.
-    await session.close()
+    user = await db.read(_throttled_look_up, username=username, limits=limits, attempt=attempt)
     password_hash = user.password_hash if user else None
 
     def in_slot() -> bool:
         # In a worker thread from acquiring the slot to releasing it, so the slot cannot
-        # leak whatever happens to the request meanwhile; the database calls run on the
-        # event loop, the session's home.
+        # leak whatever happens to the request meanwhile; the database work goes back
+        # through the event loop to `db`, the one way to the database.
         with hashing_slot(concurrency=hash_concurrency, wait_s=hash_wait_s):
             # Again: attempts that failed while this one waited for a slot count too.
-            from_thread.run(login_throttle.check_async, session, limits, attempt)
-            from_thread.run(session.close)
+            from_thread.run(db.read, login_throttle.check, limits, attempt)
             verified = verify_password(password_hash, password) and user is not None
             if verified:
-                from_thread.run(login_throttle.record_success_async, session, attempt)
+                from_thread.run(db.write, login_throttle.record_success, attempt)
             else:
-                from_thread.run(login_throttle.record_failure_async, session, limits, attempt)
+                from_thread.run(db.write, login_throttle.record_failure, limits, attempt)
             return verified
 
     # argon2 takes tens of milliseconds of CPU: off the event loop.
-    return user if await run_in_threadpool(in_slot) else None
+    return user if await to_thread.run_sync(in_slot) else None

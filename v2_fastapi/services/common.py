@@ -7,9 +7,9 @@ from typing import Any, TypeVar
 
 from fastapi import HTTPException
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy import Executable, Row
+from sqlalchemy import Connection, Executable, Row
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.interfaces import ORMOption
 
 from shop_core.etags import PRECONDITION_FAILED, if_match_passes
@@ -41,16 +41,16 @@ def valid_id(row_id: int) -> bool:
     return 0 < row_id <= MAX_ID
 
 
-async def row_or_404(conn: AsyncConnection, by_id: Executable, what: str, row_id: int) -> AnyRow:
+def row_or_404(conn: Connection, by_id: Executable, what: str, row_id: int) -> AnyRow:
     """The one row `by_id` selects for `row_id` (bound as `id`), or a 404 naming `what`."""
-    row = (await conn.execute(by_id, {"id": row_id})).one_or_none() if valid_id(row_id) else None
+    row = conn.execute(by_id, {"id": row_id}).one_or_none() if valid_id(row_id) else None
     if row is None:
         raise not_found(what, row_id)
     return row
 
 
-async def get_or_404(
-    session: AsyncSession,
+def get_or_404(
+    session: Session,
     model: type[RowT],
     row_id: int,
     *,
@@ -64,7 +64,7 @@ async def get_or_404(
     """
     lock = for_update or None
     row = (
-        await session.get(model, row_id, options=options, with_for_update=lock)
+        session.get(model, row_id, options=options, with_for_update=lock)
         if valid_id(row_id)
         else None
     )
@@ -79,12 +79,12 @@ def check_if_match(if_match: str | None, current_etag: str) -> None:
         raise HTTPException(412, PRECONDITION_FAILED)
 
 
-async def commit_or_conflict(session: AsyncSession, conflict: HTTPException) -> None:
+def commit_or_conflict(session: Session, conflict: HTTPException) -> None:
     """Commit, or raise `conflict` when a constraint (unique index, foreign key) refuses it.
 
     The constraint decides, not a look-up first: two concurrent requests both pass a look-up.
     """
     try:
-        await session.commit()
+        session.commit()
     except IntegrityError as exc:
         raise conflict from exc

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from operator import attrgetter
 
 from fastapi import HTTPException
-from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlalchemy.orm import joinedload
+from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy.orm import Session, joinedload
 
 from shop_core.inventory import give_back_stock, take_stock
 from shop_core.models import Customer, Order, OrderItem, OrderStatus, Product
@@ -19,57 +17,60 @@ from v2_fastapi.services.common import AnyRow, get_or_404, invalid, not_found, v
 _NO_SYNC = {"synchronize_session": False}
 # One order with its items in one query (the relationship's default, selectin, takes two).
 _WITH_ITEMS = (joinedload(Order.items),)
+_ORDER_COLUMNS = (Order.id, Order.customer_id, Order.status, Order.total_cents, Order.created_at)
+_ITEM_COLUMNS = (OrderItem.product_id, OrderItem.quantity, OrderItem.unit_price_cents)
 # A read: the order with its items in one Core query, one row per item in id order (as the
 # relationship orders them), mapped straight to JSON by `order_document`.
 _WITH_ITEM_ROWS = (
-    select(
-        Order.id,
-        Order.customer_id,
-        Order.status,
-        Order.total_cents,
-        Order.created_at,
-        OrderItem.product_id,
-        OrderItem.quantity,
-        OrderItem.unit_price_cents,
-    )
+    select(*_ORDER_COLUMNS, *_ITEM_COLUMNS)
     .outerjoin(OrderItem, OrderItem.order_id == Order.id)
     .where(Order.id == bindparam("id"))
     .order_by(OrderItem.id)
 )
+# The items of a page of orders.
+_ITEMS_OF = (
+    select(OrderItem.order_id, *_ITEM_COLUMNS)
+    .where(OrderItem.order_id.in_(bindparam("ids", expanding=True)))
+    .order_by(OrderItem.id)
+)
 
 
-async def list_orders(
-    session: AsyncSession, *, customer_id: int | None, limit: int, offset: int
-) -> tuple[Sequence[Order], int]:
+def list_orders(
+    conn: Connection, *, customer_id: int | None, limit: int, offset: int
+) -> tuple[list[tuple[AnyRow, list[AnyRow]]], int]:
+    """A page of orders, each with its items' rows (in id order), and the total."""
     where = [Order.customer_id == customer_id] if customer_id is not None else []
-    total = await session.scalar(select(func.count()).select_from(Order).where(*where))
-    rows = await session.scalars(
-        select(Order).where(*where).order_by(Order.id).limit(limit).offset(offset)
-    )
-    return rows.all(), total or 0
+    total = conn.scalar(select(func.count()).select_from(Order).where(*where))
+    rows = conn.execute(
+        select(*_ORDER_COLUMNS).where(*where).order_by(Order.id).limit(limit).offset(offset)
+    ).all()
+    items: dict[int, list[AnyRow]] = {row.id: [] for row in rows}
+    if items:
+        # The page's items in one query, as the relationship's selectin load would.
+        for item in conn.execute(_ITEMS_OF, {"ids": list(items)}):
+            items[item.order_id].append(item)
+    return [(row, items[row.id]) for row in rows], total or 0
 
 
-async def read_order(conn: AsyncConnection, *, order_id: int) -> tuple[AnyRow, list[AnyRow]]:
+def read_order(conn: Connection, *, order_id: int) -> tuple[AnyRow, list[AnyRow]]:
     """The order's row and its items' rows, or a 404."""
-    rows = (
-        (await conn.execute(_WITH_ITEM_ROWS, {"id": order_id})).all() if valid_id(order_id) else []
-    )
+    rows = conn.execute(_WITH_ITEM_ROWS, {"id": order_id}).all() if valid_id(order_id) else []
     if not rows:
         raise not_found("order", order_id)
     # An outer join: an order without items (none is placed so) gives one row of NULLs.
     return rows[0], [row for row in rows if row.product_id is not None]
 
 
-async def get_order(session: AsyncSession, *, order_id: int) -> Order:
-    return await get_or_404(session, Order, order_id, options=_WITH_ITEMS)
+def get_order(session: Session, *, order_id: int) -> Order:
+    return get_or_404(session, Order, order_id, options=_WITH_ITEMS)
 
 
-async def place_order(session: AsyncSession, *, data: OrderCreate) -> Order:
+def place_order(session: Session, *, data: OrderCreate) -> Order:
     """Take every item's stock and write the order, in one transaction, or change nothing."""
-    if await session.get(Customer, data.customer_id) is None:
+    if session.get(Customer, data.customer_id) is None:
         raise invalid([(("body", "customer_id"), f"customer {data.customer_id} does not exist")])
     product_ids = [item.product_id for item in data.items]
-    rows = await session.execute(select(Product.id, Product.sku).where(Product.id.in_(product_ids)))
+    rows = session.execute(select(Product.id, Product.sku).where(Product.id.in_(product_ids)))
     skus = {product_id: sku for product_id, sku in rows}
     missing: list[tuple[tuple[str | int, ...], str]] = [
         (("body", "items", index, "product_id"), f"product {item.product_id} does not exist")
@@ -82,7 +83,7 @@ async def place_order(session: AsyncSession, *, data: OrderCreate) -> Order:
     prices: dict[int, int] = {}
     # In product-id order, so that two orders for the same products cannot deadlock.
     for item in sorted(data.items, key=attrgetter("product_id")):
-        price = await session.scalar(
+        price = session.scalar(
             take_stock(item.product_id, item.quantity), execution_options=_NO_SYNC
         )
         if price is None:
@@ -105,16 +106,16 @@ async def place_order(session: AsyncSession, *, data: OrderCreate) -> Order:
         ],
     )
     session.add(order)
-    await session.commit()
+    session.commit()
     return order
 
 
-async def cancel_order(session: AsyncSession, *, order_id: int) -> Order:
+def cancel_order(session: Session, *, order_id: int) -> Order:
     """Mark the order cancelled and give its stock back, in one transaction."""
-    order = await get_order(session, order_id=order_id)
+    order = get_order(session, order_id=order_id)
     # Conditional, so that of two concurrent cancels only one gives the stock back. The
     # ORM's default synchronisation sets the loaded order's status too.
-    cancelled = await session.scalar(
+    cancelled = session.scalar(
         update(Order)
         .where(Order.id == order_id, Order.status == OrderStatus.PLACED.value)
         .values(status=OrderStatus.CANCELLED.value)
@@ -123,8 +124,6 @@ async def cancel_order(session: AsyncSession, *, order_id: int) -> Order:
     if cancelled is None:
         raise HTTPException(409, f"order {order_id} is already cancelled")
     for item in sorted(order.items, key=attrgetter("product_id")):
-        await session.execute(
-            give_back_stock(item.product_id, item.quantity), execution_options=_NO_SYNC
-        )
-    await session.commit()
+        session.execute(give_back_stock(item.product_id, item.quantity), execution_options=_NO_SYNC)
+    session.commit()
     return order

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import HTTPException
-from sqlalchemy import bindparam, exists, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy import Connection, bindparam, exists, func, or_, select
+from sqlalchemy.orm import Session
 
 from shop_core.models import OrderItem, Product
 from shop_core.money import parse_money
@@ -46,8 +46,8 @@ def _duplicate_sku(sku: str) -> HTTPException:
     return HTTPException(409, f"a product with sku {sku} already exists")
 
 
-async def list_products(
-    conn: AsyncConnection, *, q: str | None, limit: int, offset: int
+def list_products(
+    conn: Connection, *, q: str | None, limit: int, offset: int
 ) -> tuple[Sequence[AnyRow], int]:
     # autoescape: a % or _ in q is matched literally.
     where = (
@@ -55,55 +55,53 @@ async def list_products(
         if q
         else []
     )
-    total = await conn.scalar(select(func.count()).select_from(Product).where(*where))
-    rows = await conn.execute(
+    total = conn.scalar(select(func.count()).select_from(Product).where(*where))
+    rows = conn.execute(
         select(*COLUMNS).where(*where).order_by(Product.id).limit(limit).offset(offset)
     )
     return rows.all(), total or 0
 
 
-async def read_product(conn: AsyncConnection, *, product_id: int) -> AnyRow:
+def read_product(conn: Connection, *, product_id: int) -> AnyRow:
     """The product's row (`COLUMNS`), or a 404."""
-    return await row_or_404(conn, _BY_ID, "product", product_id)
+    return row_or_404(conn, _BY_ID, "product", product_id)
 
 
-async def create_product(session: AsyncSession, *, data: ProductCreate) -> Product:
+def create_product(session: Session, *, data: ProductCreate) -> Product:
     product = Product(**_columns(data))
     session.add(product)
-    await commit_or_conflict(session, _duplicate_sku(data.sku))
+    commit_or_conflict(session, _duplicate_sku(data.sku))
     return product
 
 
-async def _get_to_change(session: AsyncSession, product_id: int, if_match: str | None) -> Product:
+def _get_to_change(session: Session, product_id: int, if_match: str | None) -> Product:
     # Locked, and compared with If-Match as it is now: no order can take stock between the
     # check and the write.
-    product = await get_or_404(session, Product, product_id, for_update=True)
+    product = get_or_404(session, Product, product_id, for_update=True)
     check_if_match(if_match, ProductPublic.from_row(product).etag())
     return product
 
 
-async def update_product(
-    session: AsyncSession,
+def update_product(
+    session: Session,
     *,
     product_id: int,
     data: ProductCreate | ProductUpdate,
     if_match: str | None = None,
 ) -> Product:
-    product = await _get_to_change(session, product_id, if_match)
+    product = _get_to_change(session, product_id, if_match)
     for column, value in _columns(data).items():
         setattr(product, column, value)
     conflict = _duplicate_sku(product.sku)  # a failed flush leaves the row unreadable
-    await commit_or_conflict(session, conflict)
+    commit_or_conflict(session, conflict)
     return product
 
 
-async def delete_product(
-    session: AsyncSession, *, product_id: int, if_match: str | None = None
-) -> None:
-    product = await _get_to_change(session, product_id, if_match)
+def delete_product(session: Session, *, product_id: int, if_match: str | None = None) -> None:
+    product = _get_to_change(session, product_id, if_match)
     conflict = HTTPException(409, f"product {product_id} appears in an order")
-    if await session.scalar(select(exists().where(OrderItem.product_id == product_id))):
+    if session.scalar(select(exists().where(OrderItem.product_id == product_id))):
         raise conflict
-    await session.delete(product)
+    session.delete(product)
     # The foreign key catches an order placed for it since the check.
-    await commit_or_conflict(session, conflict)
+    commit_or_conflict(session, conflict)

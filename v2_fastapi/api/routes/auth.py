@@ -9,7 +9,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from shop_core.login_throttle import LoginLimits
 from shop_core.security import issue_token
-from v2_fastapi.deps import SessionDep, SettingsDep
+from v2_fastapi.deps import DatabaseDep, SettingsDep
 from v2_fastapi.openapi import problem_responses
 from v2_fastapi.schemas.auth import Token
 from v2_fastapi.services import auth
@@ -24,7 +24,7 @@ _BUSY = "The database is unavailable, or too many passwords are being checked at
 async def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     request: Request,
-    session: SessionDep,
+    db: DatabaseDep,
     settings: SettingsDep,
     response: Response,
 ) -> Token:
@@ -35,7 +35,7 @@ async def login(
     passed. When too many password checks run at once, a login gets 503 with `Retry-After`.
     """
     user = await auth.authenticate(
-        session,
+        db,
         username=form.username,
         password=form.password,
         address=request.client.host if request.client else None,

@@ -6,13 +6,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from v2_fastapi.conditional import IfMatch, IfNoneMatch, json_answer_unless_current, tagged
+from v2_fastapi.conditional import (
+    IfMatch,
+    IfNoneMatch,
+    json_answer,
+    json_answer_unless_current,
+    tagged,
+)
 from v2_fastapi.deps import (
-    ConnectionDep,
+    DatabaseDep,
     InUrl,
     Limit,
     Offset,
-    SessionDep,
     require_scope,
     resource_path,
 )
@@ -41,9 +46,9 @@ _read = [require_scope("read")]
 _write = [require_scope("write")]
 
 
-@router.get("", dependencies=_read)
+@router.get("", dependencies=_read, response_model=CustomersPublic)
 async def list_customers(
-    session: SessionDep,
+    db: DatabaseDep,
     limit: Limit = 20,
     offset: Offset = 0,
     email: Annotated[
@@ -53,11 +58,12 @@ async def list_customers(
             description="This email, in any case or compatibility form (NFKC)",
         ),
     ] = None,
-) -> CustomersPublic:
+) -> Response:
     """List customers by id, optionally the one with `email`."""
-    rows, total = await customers.list_customers(session, email=email, limit=limit, offset=offset)
-    items = [CustomerPublic.from_row(row) for row in rows]
-    return CustomersPublic(items=items, total=total, limit=limit, offset=offset)
+    # JSON built from the rows; `response_model` is what the OpenAPI document shows.
+    rows, total = await db.read(customers.list_customers, email=email, limit=limit, offset=offset)
+    items = [customer_document(row) for row in rows]
+    return json_answer({"items": items, "total": total, "limit": limit, "offset": offset})
 
 
 @router.get(
@@ -67,11 +73,11 @@ async def list_customers(
     responses={**TAGGED, **NOT_MODIFIED, **problem_responses(404)},
 )
 async def read_customer(
-    conn: ConnectionDep, customer_id: CustomerId, if_none_match: IfNoneMatch
+    db: DatabaseDep, customer_id: CustomerId, if_none_match: IfNoneMatch
 ) -> Response:
     """Get one customer, with its ETag."""
     # JSON built from the row; `response_model` is what the OpenAPI document shows.
-    row = await customers.read_customer(conn, customer_id=customer_id)
+    row = await db.read(customers.read_customer, customer_id=customer_id)
     return json_answer_unless_current(customer_document(row), if_none_match)
 
 
@@ -82,10 +88,10 @@ async def read_customer(
     responses={**CREATED, **problem_responses(409, 413)},
 )
 async def create_customer(
-    session: SessionDep, body: CustomerCreate, request: Request, response: Response
+    db: DatabaseDep, body: CustomerCreate, request: Request, response: Response
 ) -> CustomerPublic:
     """Add a customer; the email must be new (in any case)."""
-    customer = await customers.create_customer(session, data=body)
+    customer = await db.write(customers.create_customer, data=body)
     response.headers["Location"] = resource_path(request, "read_customer", customer_id=customer.id)
     return tagged(CustomerPublic.from_row(customer), response)
 
@@ -95,30 +101,30 @@ _CHANGED = {**TAGGED, **problem_responses(404, 409, 412, 413)}
 
 @router.put("/{customer_id}", dependencies=_write, responses=_CHANGED)
 async def replace_customer(
-    session: SessionDep,
+    db: DatabaseDep,
     customer_id: CustomerId,
     body: CustomerReplace,
     response: Response,
     if_match: IfMatch,
 ) -> CustomerPublic:
     """Replace every field of a customer (send If-Match with the ETag read)."""
-    customer = await customers.update_customer(
-        session, customer_id=customer_id, data=body, if_match=if_match
+    customer = await db.write(
+        customers.update_customer, customer_id=customer_id, data=body, if_match=if_match
     )
     return tagged(CustomerPublic.from_row(customer), response)
 
 
 @router.patch("/{customer_id}", dependencies=_write, responses=_CHANGED)
 async def update_customer(
-    session: SessionDep,
+    db: DatabaseDep,
     customer_id: CustomerId,
     body: CustomerUpdate,
     response: Response,
     if_match: IfMatch,
 ) -> CustomerPublic:
     """Change the fields given, leave the others."""
-    customer = await customers.update_customer(
-        session, customer_id=customer_id, data=body, if_match=if_match
+    customer = await db.write(
+        customers.update_customer, customer_id=customer_id, data=body, if_match=if_match
     )
     return tagged(CustomerPublic.from_row(customer), response)
 
@@ -129,6 +135,6 @@ async def update_customer(
     dependencies=_write,
     responses=problem_responses(404, 409, 412),
 )
-async def delete_customer(session: SessionDep, customer_id: CustomerId, if_match: IfMatch) -> None:
+async def delete_customer(db: DatabaseDep, customer_id: CustomerId, if_match: IfMatch) -> None:
     """Delete a customer who has no orders."""
-    await customers.delete_customer(session, customer_id=customer_id, if_match=if_match)
+    await db.write(customers.delete_customer, customer_id=customer_id, if_match=if_match)

@@ -6,13 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from v2_fastapi.conditional import IfNoneMatch, json_answer_unless_current, tagged
+from v2_fastapi.conditional import IfNoneMatch, json_answer, json_answer_unless_current, tagged
 from v2_fastapi.deps import (
-    ConnectionDep,
+    DatabaseDep,
     InUrl,
     Limit,
     Offset,
-    SessionDep,
     require_scope,
     resource_path,
 )
@@ -34,21 +33,22 @@ _read = [require_scope("read")]
 _write = [require_scope("write")]
 
 
-@router.get("", dependencies=_read)
+@router.get("", dependencies=_read, response_model=OrdersPublic)
 async def list_orders(
-    session: SessionDep,
+    db: DatabaseDep,
     limit: Limit = 20,
     offset: Offset = 0,
     customer_id: Annotated[
         DbId | None, Query(description="Only this customer's orders"), InUrl
     ] = None,
-) -> OrdersPublic:
+) -> Response:
     """List orders by id, optionally one customer's."""
-    rows, total = await orders.list_orders(
-        session, customer_id=customer_id, limit=limit, offset=offset
+    # JSON built from the rows; `response_model` is what the OpenAPI document shows.
+    page, total = await db.read(
+        orders.list_orders, customer_id=customer_id, limit=limit, offset=offset
     )
-    items = [OrderPublic.from_row(row) for row in rows]
-    return OrdersPublic(items=items, total=total, limit=limit, offset=offset)
+    items = [order_document(row, order_items) for row, order_items in page]
+    return json_answer({"items": items, "total": total, "limit": limit, "offset": offset})
 
 
 @router.get(
@@ -57,12 +57,10 @@ async def list_orders(
     response_model=OrderPublic,
     responses={**TAGGED, **NOT_MODIFIED, **problem_responses(404)},
 )
-async def read_order(
-    conn: ConnectionDep, order_id: OrderId, if_none_match: IfNoneMatch
-) -> Response:
+async def read_order(db: DatabaseDep, order_id: OrderId, if_none_match: IfNoneMatch) -> Response:
     """Get one order with its items, and its ETag."""
     # JSON built from the rows; `response_model` is what the OpenAPI document shows.
-    row, items = await orders.read_order(conn, order_id=order_id)
+    row, items = await db.read(orders.read_order, order_id=order_id)
     return json_answer_unless_current(order_document(row, items), if_none_match)
 
 
@@ -73,10 +71,10 @@ async def read_order(
     responses={**CREATED, **problem_responses(409, 413)},
 )
 async def place_order(
-    session: SessionDep, body: OrderCreate, request: Request, response: Response
+    db: DatabaseDep, body: OrderCreate, request: Request, response: Response
 ) -> OrderPublic:
     """Place an order: every item's stock is taken, at today's price, or nothing changes."""
-    order = await orders.place_order(session, data=body)
+    order = await db.write(orders.place_order, data=body)
     response.headers["Location"] = resource_path(request, "read_order", order_id=order.id)
     return tagged(OrderPublic.from_row(order), response)
 
@@ -86,7 +84,7 @@ async def place_order(
     dependencies=_write,
     responses={**TAGGED, **problem_responses(404, 409)},
 )
-async def cancel_order(session: SessionDep, order_id: OrderId, response: Response) -> OrderPublic:
+async def cancel_order(db: DatabaseDep, order_id: OrderId, response: Response) -> OrderPublic:
     """Cancel a placed order and give its stock back."""
-    order = await orders.cancel_order(session, order_id=order_id)
+    order = await db.write(orders.cancel_order, order_id=order_id)
     return tagged(OrderPublic.from_row(order), response)

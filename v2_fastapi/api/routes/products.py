@@ -14,11 +14,10 @@ from v2_fastapi.conditional import (
     tagged,
 )
 from v2_fastapi.deps import (
-    ConnectionDep,
+    DatabaseDep,
     InUrl,
     Limit,
     Offset,
-    SessionDep,
     require_scope,
     resource_path,
 )
@@ -48,7 +47,7 @@ _admin = [require_scope("admin")]
 # Reads answer with JSON built from the rows; `response_model` is what the document shows.
 @router.get("", response_model=ProductsPublic)
 async def list_products(
-    conn: ConnectionDep,
+    db: DatabaseDep,
     limit: Limit = 20,
     offset: Offset = 0,
     q: Annotated[
@@ -56,7 +55,7 @@ async def list_products(
     ] = None,
 ) -> Response:
     """List products by id, optionally those whose name or sku contains `q`."""
-    rows, total = await products.list_products(conn, q=q, limit=limit, offset=offset)
+    rows, total = await db.read(products.list_products, q=q, limit=limit, offset=offset)
     items = [product_document(row) for row in rows]
     return json_answer({"items": items, "total": total, "limit": limit, "offset": offset})
 
@@ -67,10 +66,10 @@ async def list_products(
     responses={**TAGGED, **NOT_MODIFIED, **problem_responses(404)},
 )
 async def read_product(
-    conn: ConnectionDep, product_id: ProductId, if_none_match: IfNoneMatch
+    db: DatabaseDep, product_id: ProductId, if_none_match: IfNoneMatch
 ) -> Response:
     """Get one product, with its ETag."""
-    row = await products.read_product(conn, product_id=product_id)
+    row = await db.read(products.read_product, product_id=product_id)
     return json_answer_unless_current(product_document(row), if_none_match)
 
 
@@ -81,10 +80,10 @@ async def read_product(
     responses={**CREATED, **problem_responses(401, 403, 409, 413)},
 )
 async def create_product(
-    session: SessionDep, body: ProductCreate, request: Request, response: Response
+    db: DatabaseDep, body: ProductCreate, request: Request, response: Response
 ) -> ProductPublic:
     """Add a product; its sku must be new."""
-    product = await products.create_product(session, data=body)
+    product = await db.write(products.create_product, data=body)
     response.headers["Location"] = resource_path(request, "read_product", product_id=product.id)
     return tagged(ProductPublic.from_row(product), response)
 
@@ -94,7 +93,7 @@ _CHANGED = {**TAGGED, **problem_responses(401, 403, 404, 409, 412, 413)}
 
 @router.put("/{product_id}", dependencies=_admin, responses=_CHANGED)
 async def replace_product(
-    session: SessionDep,
+    db: DatabaseDep,
     product_id: ProductId,
     body: ProductCreate,
     response: Response,
@@ -105,23 +104,23 @@ async def replace_product(
     Send If-Match with the ETag read: otherwise an order placed since the read has its
     stock overwritten by the stock sent.
     """
-    product = await products.update_product(
-        session, product_id=product_id, data=body, if_match=if_match
+    product = await db.write(
+        products.update_product, product_id=product_id, data=body, if_match=if_match
     )
     return tagged(ProductPublic.from_row(product), response)
 
 
 @router.patch("/{product_id}", dependencies=_admin, responses=_CHANGED)
 async def update_product(
-    session: SessionDep,
+    db: DatabaseDep,
     product_id: ProductId,
     body: ProductUpdate,
     response: Response,
     if_match: IfMatch,
 ) -> ProductPublic:
     """Change the fields given, leave the others (a price change leaves stock as it is)."""
-    product = await products.update_product(
-        session, product_id=product_id, data=body, if_match=if_match
+    product = await db.write(
+        products.update_product, product_id=product_id, data=body, if_match=if_match
     )
     return tagged(ProductPublic.from_row(product), response)
 
@@ -132,6 +131,6 @@ async def update_product(
     dependencies=_admin,
     responses=problem_responses(401, 403, 404, 409, 412),
 )
-async def delete_product(session: SessionDep, product_id: ProductId, if_match: IfMatch) -> None:
+async def delete_product(db: DatabaseDep, product_id: ProductId, if_match: IfMatch) -> None:
     """Delete a product that no order refers to."""
-    await products.delete_product(session, product_id=product_id, if_match=if_match)
+    await db.write(products.delete_product, product_id=product_id, if_match=if_match)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from shop_core.money import format_cents, parse_money
-from v2_fastapi.deps import CarrierDep, InUrl, SessionDep, require_scope
+from v2_fastapi.deps import CarrierDep, DatabaseDep, InUrl, require_scope
 from v2_fastapi.openapi import problem_responses
 from v2_fastapi.schemas.orders import OrderPublic
 from v2_fastapi.schemas.shipping import ShippingQuote
@@ -22,14 +22,13 @@ router = APIRouter(prefix="/shipping", tags=["shipping"])
     responses=problem_responses(401, 403, 404, 422, 502, 503, 504),
 )
 async def quote(
-    session: SessionDep,
+    db: DatabaseDep,
     carrier: CarrierDep,
     order_id: Annotated[int, Query(description="The order to ship"), InUrl],
 ) -> ShippingQuote:
     """Ask the carrier service what shipping the order costs."""
-    order = OrderPublic.from_row(await orders.get_order(session, order_id=order_id))
-    # Give the connection back to the pool before waiting on the carrier.
-    await session.close()
+    # The connection is back in the pool before the carrier is asked.
+    order = OrderPublic.from_rows(*await db.read(orders.read_order, order_id=order_id))
     rate = await carrier.quote(order)
     return ShippingQuote(
         order_id=order.id,
