@@ -1,18 +1,22 @@
 """Run the same load against `/legacy` and `/v2` (and the legacy app under gunicorn) in turn.
 
     python -m loadtests.compare --users 20 --spawn-rate 10 --run-time 20s --out DIR
+    python -m loadtests.compare -f LOCUSTFILE --legacy IMPORT --v2 IMPORT   # any app pair
 
-Without `--host` it starts what each arm needs: a fresh database, a carrier stub and the
-server, pinned to a core apart from Locust's. It writes each arm's Locust reports and
-`comparison.json`, `comparison.md` and `comparison.html` into `--out`, and exits non-zero
-when an operation fails a threshold (1) or the run could not be made (2).
+Without `--host` it starts what each arm needs: the pair's set-up (the shop's: a fresh
+database and a carrier stub) and the server, pinned to a core apart from Locust's. It
+writes each arm's Locust reports and `comparison.json`, `comparison.md` and
+`comparison.html` into `--out`, and exits non-zero when an operation fails a threshold (1)
+or the run could not be made (2).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
+import pkgutil
 import platform
 import re
 import signal
@@ -29,15 +33,21 @@ from typing import Any
 from loadtests.html_report import write_html
 from loadtests.report import build_comparison, write_json, write_markdown
 from loadtests.results import ArmResult
-from loadtests.runs import MODES, Arm, LoadPlan, LoadRunError, parse_timespan, read_arm, run_load
-from loadtests.servers import Pinning, ServerPlan, started_arm
+from loadtests.runs import (
+    LOCUSTFILE,
+    MODES,
+    Arm,
+    LoadPlan,
+    LoadRunError,
+    parse_timespan,
+    read_arm,
+    run_load,
+)
+from loadtests.servers import Pinning, ServerPlan, SetupHook, shop_arm, started_arm
 from loadtests.verdicts import Thresholds
 
-ARMS = {
-    "legacy": Arm("legacy", "LegacyUser", "/legacy", "gateway", "Flask via a2wsgi in the gateway"),
-    "v2": Arm("v2", "V2User", "/v2", "gateway", "FastAPI in the gateway"),
-    "baseline": Arm("baseline", "LegacyUser", "/legacy", "gunicorn", "Flask alone under gunicorn"),
-}
+# `gateway serve` options that name a team's pair, passed on as given.
+_SERVE_OPTIONS = ("legacy", "v2", "legacy_prefix", "v2_prefix", "legacy_errors", "v2_errors")
 EXIT_PASS, EXIT_THRESHOLD, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 REPORTS = ("comparison.json", "comparison.md", "comparison.html")
 # uvicorn's "ERROR:", logging's "ERROR name:", gunicorn's "[ERROR]", and tracebacks.
@@ -66,6 +76,31 @@ _THRESHOLD_HELP = {
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m loadtests.compare", description=__doc__, formatter_class=_HelpFormatter
+    )
+    pair = parser.add_argument_group("the pair (default: the shop)")
+    pair.add_argument("-f", "--locustfile", type=Path, default=LOCUSTFILE, help="the pair's flows")
+    pair.add_argument("--legacy-user", default="LegacyUser", help="its legacy user class")
+    pair.add_argument("--v2-user", default="V2User", help="its v2 user class")
+    pair.add_argument("--legacy", metavar="IMPORT", help="gateway serve --legacy: the WSGI app")
+    pair.add_argument("--v2", metavar="IMPORT", help="gateway serve --v2: the ASGI app")
+    pair.add_argument("--legacy-prefix", default="/legacy", help="where legacy is served")
+    pair.add_argument("--v2-prefix", default="/v2", help="where v2 is served")
+    pair.add_argument("--legacy-errors", metavar="IMPORT", help="gateway serve --legacy-errors")
+    pair.add_argument("--v2-errors", metavar="IMPORT", help="gateway serve --v2-errors")
+    pair.add_argument(
+        "--check", metavar="NAME=IMPORT", action="append", default=[], help="gateway serve --check"
+    )
+    pair.add_argument(
+        "--setup",
+        metavar="IMPORT",
+        help="per-arm set-up: a callable (loadtests.servers.ArmContext) -> context manager "
+        "yielding the server's extra environment (default: the shop's, without --legacy/--v2)",
+    )
+    pair.add_argument(
+        "--baseline-wsgi",
+        metavar="IMPORT",
+        default="shop.legacy_wsgi:app",
+        help="the legacy app for gunicorn in the baseline arm",
     )
     target = parser.add_argument_group("what to load")
     target.add_argument("--host", help="a running gateway (default: start one per arm)")
@@ -117,17 +152,60 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _arms(args: argparse.Namespace) -> dict[str, Arm]:
+    legacy, v2 = args.legacy_prefix, args.v2_prefix
+    return {
+        "legacy": Arm("legacy", args.legacy_user, legacy, "gateway", "WSGI via a2wsgi, gateway"),
+        "v2": Arm("v2", args.v2_user, v2, "gateway", "ASGI in the gateway"),
+        "baseline": Arm("baseline", args.legacy_user, legacy, "gunicorn", "WSGI under gunicorn"),
+    }
+
+
+def _team_pair(args: argparse.Namespace) -> bool:
+    return args.legacy is not None or args.v2 is not None
+
+
+def _setup_hook(args: argparse.Namespace) -> SetupHook | None:
+    if args.setup is not None:
+        hook: SetupHook = pkgutil.resolve_name(args.setup)
+        return hook
+    return None if _team_pair(args) else shop_arm
+
+
+def _serve_args(args: argparse.Namespace) -> tuple[str, ...]:
+    given = [(name, getattr(args, name)) for name in _SERVE_OPTIONS]
+    options = [("check", check) for check in args.check]
+    # The prefixes only when they are not the gateway's defaults, so the shop stays the default.
+    if not _team_pair(args):
+        given = [(name, value) for name, value in given if not name.endswith("prefix")]
+    return tuple(
+        part
+        for name, value in given + options
+        if value is not None
+        for part in (f"--{name.replace('_', '-')}", value)
+    )
+
+
 def _servers_text(args: argparse.Namespace) -> str:
     if args.host is not None:
         baseline = f", baseline {args.baseline_host}" if args.baseline_host else ""
         return f"external: {args.host}{baseline}"
-    database = "PostgreSQL" if args.database_url else "SQLite"
-    text = (
-        f"started per arm on a fresh {database} database: gateway under uvicorn "
-        f"({args.server_workers} worker(s), {args.legacy_threads} a2wsgi threads)"
+    if _team_pair(args):
+        setup = f"after set-up {args.setup}" if args.setup else "with no set-up"
+        text = f"started per arm {setup}: gateway serve {' '.join(_serve_args(args))}"
+    else:
+        database = "PostgreSQL" if args.database_url else "SQLite"
+        text = f"started per arm on a fresh {database} database: gateway"
+    text += (
+        f" under uvicorn ({args.server_workers} worker(s), {args.legacy_threads} a2wsgi threads)"
     )
     if "baseline" in _arm_names(args):
-        text += f", gunicorn ({args.server_workers} worker(s) x {args.legacy_threads} threads)"
+        text += (
+            f", gunicorn {args.baseline_wsgi} "
+            f"({args.server_workers} worker(s) x {args.legacy_threads} threads)"
+        )
+    if _team_pair(args):
+        return text
     return text + f"; carrier stub at {args.carrier_latency_ms:g} ms"
 
 
@@ -149,9 +227,11 @@ def _settings(args: argparse.Namespace, plan: LoadPlan, pinning: Pinning) -> dic
         "ramp_steps": plan.ramp_steps,
         "processes": plan.processes,
         "tags": list(plan.tags),
+        "locustfile": str(args.locustfile),
+        "user_classes": {"legacy": args.legacy_user, "v2": args.v2_user},
         "host": args.host,
         "baseline_host": args.baseline_host,
-        "carrier_latency_ms": args.carrier_latency_ms if managed else None,
+        "carrier_latency_ms": args.carrier_latency_ms if managed and not _team_pair(args) else None,
         "servers": _servers_text(args),
         "pinning": cores,
         "pinned": managed and pinning.server is not None,
@@ -175,10 +255,15 @@ def _run_arms(args: argparse.Namespace, plan: LoadPlan, pinning: Pinning) -> dic
         args.server_workers,
         args.legacy_threads,
         postgres_url=args.database_url,
+        setup=_setup_hook(args),
+        serve_args=_serve_args(args),
+        baseline_wsgi=args.baseline_wsgi,
+        legacy_prefix=args.legacy_prefix,
     )
+    arms = _arms(args)
     results: dict[str, ArmResult] = {}
     for name in _arm_names(args):
-        arm = ARMS[name]
+        arm = arms[name]
         external = args.baseline_host if name == "baseline" else args.host
         print(
             f"[{name}] {arm.label}: warm-up, then {plan.mode} load for {plan.run_time_s} s",
@@ -225,9 +310,12 @@ def _report(
 def _report_again(args: argparse.Namespace) -> int:
     previous = json.loads((args.out / "comparison.json").read_text())
     results = {}
+    arms = _arms(args)
     for name, summary in previous["arms"].items():
+        # The prefixes the run used, whatever this command line says.
+        arm = dataclasses.replace(arms[name], prefix=summary.get("prefix", arms[name].prefix))
         results[name] = read_arm(
-            ARMS[name],
+            arm,
             summary["host"],
             args.out,
             summary["locust_exit_code"],
@@ -248,6 +336,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.baseline and args.host:
         parser.error("--baseline starts gunicorn itself; with --host give --baseline-host")
+    if args.baseline and _team_pair(args) and args.baseline_wsgi == "shop.legacy_wsgi:app":
+        parser.error("--baseline for a team's pair needs its --baseline-wsgi IMPORT")
     if args.out is None:
         args.out = Path("loadtest-reports") / time.strftime("%Y%m%d-%H%M%S")
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
@@ -266,6 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             processes=args.processes,
             tags=tuple(args.tags),
             warmup_max_s=args.warmup_max,
+            locustfile=args.locustfile,
         )
         pinning = Pinning.choose(not args.no_pin)
         args.out.mkdir(parents=True, exist_ok=True)

@@ -4,12 +4,13 @@
     locust -f loadtests/locustfile.py --headless -u 20 -r 10 -t 1m V2User   # one stack
     locust -f loadtests/locustfile.py ... --tags quote                      # one flow alone
 
-Every task sends exactly one request, so a task rate is a request rate: with `--user-rps R`
-each user paces itself to R requests per second (`constant_throughput`), which makes the
-offered load the same for every arm; with the default 0 users send back to back.
-Rows are named `<prefix><template>` (`/v2/products/{id}`): one row per operation and stack.
-The users of a stack share one login per Locust process (see `stack_user.SharedLogin`),
-and `--measure-s` leaves their start-up out of the numbers (see `warmup.py`).
+The flows are written once (`loadtests/pairs.py`); each stack's dialect is in
+`shop/dialects.py`, which the tests read too. Every task sends exactly one request, so a
+task rate is a request rate: with `--user-rps R` each user paces itself to R requests per
+second, which makes the offered load the same for every arm; with the default 0 users
+send back to back. Rows are named `<prefix><template>` (`/v2/products/{id}`). The users of
+a stack share one login per Locust process (`pairs.SharedLogin`), and `--measure-s`
+leaves their start-up out of the numbers (see `warmup.py`).
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from collections import deque
 from typing import Any
 from urllib.parse import urlencode
 
-from locust import events, tag, task
+from locust import tag, task
 
-from loadtests import warmup
+from loadtests.pairs import JsonObject, PairedUser
 from loadtests.results import SETUP_OPERATIONS
-from loadtests.stack_user import JsonObject, StackUser, add_options
+from shop.dialects import LEGACY, V2
 
 _MONEY = re.compile(r"[0-9]{1,9}\.[0-9]{2}")
 # Orders need stock; below this a product is left out so that a run cannot empty it.
@@ -34,20 +35,15 @@ _RECENT_ORDERS = 50
 _SEARCH_TERMS = ["usb", "desk", "KB-", "mouse", "lamp", "cable", "monitor"]
 
 
-def _setup_row(method: str, name: str) -> bool:
-    """Rows only the set-up sends: they keep their numbers when the warm-up ends."""
-    path = name.removeprefix(LegacyUser.prefix).removeprefix(V2User.prefix)
-    return f"{method} {path}" in SETUP_OPERATIONS
-
-
 def _money(value: Any) -> bool:
     return isinstance(value, str) and _MONEY.fullmatch(value) is not None
 
 
-class ShopUser(StackUser):
+class ShopFlows(PairedUser):
     """The flows both stacks serve, weighted the way a shop is used: reads dominate."""
 
     abstract = True
+    setup_operations = SETUP_OPERATIONS
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
@@ -55,24 +51,16 @@ class ShopUser(StackUser):
         self.customers: list[tuple[int, str]] = []
         self.placed: deque[int] = deque(maxlen=_RECENT_ORDERS)
 
-    # Setting up: the stack's login, and the ids to work with.
-
-    def on_start(self) -> None:
-        try:
-            self.set_up()
-        finally:
-            warmup.user_ready(self.environment)
-
     def set_up(self) -> None:
+        """The stack's login, and the ids to work with."""
         authorised = self.authorization() is not None
-        body = self.list_of("products", self.window(0, 100), name="/products")
-        products = self.items(body, "products") if body else []
+        window = self.dialect.window(0, 100)
+        products = self.items(self.list_of("products", window, name="/products"), "products")
         stocked = [p["id"] for p in products if p.get("stock", 0) >= _MIN_STOCK]
         self.product_ids = stocked or [p["id"] for p in products]
         if authorised:
-            body = self.list_of("customers", self.window(0, 100), name="/customers")
-            customers = self.items(body, "customers") if body else []
-            self.customers = [(c["id"], c["email"]) for c in customers]
+            body = self.list_of("customers", window, name="/customers")
+            self.customers = [(c["id"], c["email"]) for c in self.items(body, "customers")]
 
     def ready(self) -> bool:
         """Logged in, with products and customers to use."""
@@ -83,7 +71,8 @@ class ShopUser(StackUser):
     @tag("browse")
     @task(30)
     def browse_products(self) -> None:
-        self.list_of("products", self.window(random.randint(0, 1) * 10, 10), name="/products")
+        window = self.dialect.window(random.randint(0, 1) * 10, 10)
+        self.list_of("products", window, name="/products")
 
     @tag("search")
     @task(12)
@@ -197,36 +186,13 @@ class ShopUser(StackUser):
         )
 
 
-class LegacyUser(ShopUser):
+class LegacyUser(ShopFlows):
     """The Flask app: JSON login, page/per_page windows, lists under the resource's name."""
 
-    prefix = "/legacy"
-
-    def login_request(self, username: str, password: str) -> JsonObject:
-        return {"json": {"username": username, "password": password}}
-
-    def window(self, offset: int, limit: int) -> dict[str, int]:
-        return {"page": offset // limit + 1, "per_page": limit}
-
-    def list_key(self, resource: str) -> str:
-        return resource
+    dialect = LEGACY
 
 
-class V2User(ShopUser):
+class V2User(ShopFlows):
     """The FastAPI app: OAuth2 password form login, offset/limit windows, lists under items."""
 
-    prefix = "/v2"
-
-    def login_request(self, username: str, password: str) -> JsonObject:
-        form = urlencode({"username": username, "password": password})
-        return {"data": form, "headers": {"Content-Type": "application/x-www-form-urlencoded"}}
-
-    def window(self, offset: int, limit: int) -> dict[str, int]:
-        return {"offset": offset, "limit": limit}
-
-    def list_key(self, resource: str) -> str:
-        return "items"
-
-
-warmup.listen(events.init_command_line_parser, add_options)
-warmup.install(keep=_setup_row)
+    dialect = V2

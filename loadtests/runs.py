@@ -57,6 +57,7 @@ class LoadPlan:
     processes: int
     tags: tuple[str, ...]
     warmup_max_s: int
+    locustfile: Path = LOCUSTFILE
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -83,7 +84,7 @@ class LoadPlan:
         return self.rate / self.users if self.mode == "rate" else 0.0
 
     def locustfiles(self) -> str:
-        files = [LOCUSTFILE] + ([RAMP_SHAPE] if self.mode == "ramp" else [])
+        files = [self.locustfile] + ([RAMP_SHAPE] if self.mode == "ramp" else [])
         return ",".join(str(path) for path in files)
 
 

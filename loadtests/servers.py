@@ -1,4 +1,5 @@
-"""Starting what an arm needs: a fresh database, the carrier stub, the server under test.
+"""Starting what an arm needs: the pair's set-up (the shop's: a fresh database and the
+carrier stub), then the server under test.
 
 Every process starts in a session of its own, so that stopping it takes its whole group
 (gunicorn's and uvicorn's workers, Locust's forked workers) and Ctrl-C in the terminal
@@ -18,8 +19,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager, suppress
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -123,8 +124,11 @@ def tail(log: Path, lines: int = 20) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def wait_ready(url: str, process: Process, timeout_s: float = READY_TIMEOUT_S) -> None:
-    """Poll `url` until it answers 200, the process dies, or the deadline passes."""
+def wait_ready(
+    url: str, process: Process, timeout_s: float = READY_TIMEOUT_S, *, any_status: bool = False
+) -> None:
+    """Poll `url` until it answers 200 (with `any_status`, anything), the process dies, or
+    the deadline passes."""
     deadline = time.monotonic() + timeout_s
     while True:
         if process.popen.poll() is not None:
@@ -133,6 +137,9 @@ def wait_ready(url: str, process: Process, timeout_s: float = READY_TIMEOUT_S) -
             with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 - our own URL
                 if answer.status == 200:
                     return
+        except urllib.error.HTTPError:
+            if any_status:
+                return
         except (urllib.error.URLError, OSError):
             pass
         if time.monotonic() > deadline:
@@ -189,6 +196,35 @@ def start_carrier(stack: ExitStack, *, pinning: Pinning, latency_ms: float, log:
 
 
 @dataclass(frozen=True)
+class ArmContext:
+    """What a set-up hook is given for one arm."""
+
+    workdir: Path  # for its logs
+    pinning: Pinning  # helpers it starts belong beside the load generator
+    postgres_url: str | None  # --database-url: a PostgreSQL server to create a database on
+    carrier_latency_ms: float  # --carrier-latency-ms, for an upstream stub
+
+
+# A pair's per-arm set-up (`--setup`): ready on entering, gone on leaving; it gives the
+# server's extra environment variables.
+SetupHook = Callable[[ArmContext], AbstractContextManager[Mapping[str, str]]]
+
+
+@contextmanager
+def shop_arm(context: ArmContext) -> Iterator[Mapping[str, str]]:
+    """The shop's set-up: a fresh database with raised stock, and the carrier stub."""
+    with ExitStack() as stack:
+        database_url = stack.enter_context(fresh_database(context.postgres_url))
+        carrier_url = start_carrier(
+            stack,
+            pinning=context.pinning,
+            latency_ms=context.carrier_latency_ms,
+            log=context.workdir,
+        )
+        yield shop_environment(database_url, carrier_url)
+
+
+@dataclass(frozen=True)
 class ServerPlan:
     """How to start the servers of a managed run."""
 
@@ -198,9 +234,14 @@ class ServerPlan:
     legacy_threads: int
     # None: a fresh SQLite file per arm; else a PostgreSQL server to create one on.
     postgres_url: str | None = None
+    setup: SetupHook | None = shop_arm
+    # `gateway serve` options naming the pair (none: the shop).
+    serve_args: tuple[str, ...] = ()
+    baseline_wsgi: str = "shop.legacy_wsgi:app"
+    legacy_prefix: str = "/legacy"
 
 
-def server_environment(database_url: str, carrier_url: str, **settings: int) -> dict[str, str]:
+def gateway_environment(**settings: int) -> dict[str, str]:
     """The environment of a throwaway server; `settings` become `GATEWAY_<NAME>` variables."""
     env = dict(os.environ)
     env.update(
@@ -210,17 +251,27 @@ def server_environment(database_url: str, carrier_url: str, **settings: int) -> 
         GATEWAY_ENV="development",
         GATEWAY_SECRET_KEY=secrets.token_urlsafe(32),
         GATEWAY_DEBUG="false",
-        GATEWAY_DATABASE_URL=database_url,
-        GATEWAY_CARRIER_URL=carrier_url,
-        GATEWAY_DEMO_PASSWORD=DEMO_PASSWORD,
         # Access logs would cost the server CPU that the measurement should get.
         GATEWAY_LOG_LEVEL="WARNING",
-        # The run prepared the database itself.
-        GATEWAY_MIGRATE_ON_START="false",
-        GATEWAY_SEED_ON_START="false",
     )
     env.update({f"GATEWAY_{name.upper()}": str(value) for name, value in settings.items()})
     return env
+
+
+def shop_environment(database_url: str, carrier_url: str) -> dict[str, str]:
+    return {
+        "GATEWAY_DATABASE_URL": database_url,
+        "GATEWAY_CARRIER_URL": carrier_url,
+        "GATEWAY_DEMO_PASSWORD": DEMO_PASSWORD,
+        # The run prepared the database itself.
+        "GATEWAY_MIGRATE_ON_START": "false",
+        "GATEWAY_SEED_ON_START": "false",
+    }
+
+
+def server_environment(database_url: str, carrier_url: str, **settings: int) -> dict[str, str]:
+    """A throwaway shop server's environment."""
+    return gateway_environment(**settings) | shop_environment(database_url, carrier_url)
 
 
 @dataclass(frozen=True)
@@ -231,31 +282,28 @@ class RunningArm:
 
 @contextmanager
 def started_arm(kind: str, workdir: Path, plan: ServerPlan) -> Iterator[RunningArm]:
-    """A fresh database, a carrier stub and the server for `kind`, running.
+    """The pair's set-up and the server for `kind`, running; logs go to `workdir`.
 
-    Logs go to `workdir`; the database is a temporary one, gone afterwards.
-
-    `kind` is "gateway" (uvicorn serving both stacks) or "gunicorn" (the legacy app alone).
+    `kind` is "gateway" (uvicorn serving both sides) or "gunicorn" (the legacy app alone).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
-        database_url = stack.enter_context(fresh_database(plan.postgres_url))
-        carrier_url = start_carrier(
-            stack, pinning=plan.pinning, latency_ms=plan.carrier_latency_ms, log=workdir
-        )
-
+        env = gateway_environment(legacy_workers=plan.legacy_threads)
+        if plan.setup is not None:
+            context = ArmContext(workdir, plan.pinning, plan.postgres_url, plan.carrier_latency_ms)
+            env.update(stack.enter_context(plan.setup(context)))
         port = free_port()
-        env = server_environment(database_url, carrier_url, legacy_workers=plan.legacy_threads)
         if kind == "gateway":
-            command = [sys.executable, "-m", "gateway", "serve", "--host", "127.0.0.1"]
-            command += ["--port", str(port), "--workers", str(plan.workers)]
-            health = "/health"
+            command = [sys.executable, "-m", "gateway", "serve", *plan.serve_args]
+            command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(plan.workers)]
+            ready, any_status = "/health", False
         else:
-            env["SCRIPT_NAME"] = "/legacy"
+            env["SCRIPT_NAME"] = plan.legacy_prefix
             command = [sys.executable, "-m", "gunicorn", "--workers", str(plan.workers)]
             command += ["--threads", str(plan.legacy_threads), "--bind", f"127.0.0.1:{port}"]
-            command += ["shop.legacy_wsgi:app"]
-            health = "/legacy/health"
+            command += [plan.baseline_wsgi]
+            # A team's legacy app need have no health route: any answer means it serves.
+            ready, any_status = plan.legacy_prefix + "/", True
         server = Process(
             plan.pinning.prefix(plan.pinning.server) + command,
             log=workdir / "server.log",
@@ -263,5 +311,5 @@ def started_arm(kind: str, workdir: Path, plan: ServerPlan) -> Iterator[RunningA
         )
         stack.callback(server.stop)
         base_url = f"http://127.0.0.1:{port}"
-        wait_ready(base_url + health, server)
+        wait_ready(base_url + ready, server, any_status=any_status)
         yield RunningArm(base_url, server.popen.pid)

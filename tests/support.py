@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import requests
 
+from shop.dialects import DIALECTS
 from shop.settings import ShopSettings
 from shop_core.security import issue_token
 
@@ -18,11 +19,13 @@ STACKS = ["legacy", "v2"]
 
 
 class Stack:
-    """Talks to one stack behind the gateway: `/legacy` or `/v2`."""
+    """Talks to one stack behind the gateway: `/legacy` or `/v2`, in its dialect (the one
+    the load tests use, `shop/dialects.py`)."""
 
     def __init__(self, name: str, base_url: str, tokens: dict[str, str]) -> None:
         self.name = name
-        self.prefix = f"/{name}"
+        self.dialect = DIALECTS[name]
+        self.prefix = self.dialect.prefix
         self.url = base_url + self.prefix
         self.tokens = tokens
         self.http = requests.Session()
@@ -30,7 +33,7 @@ class Stack:
     @property
     def invalid_status(self) -> int:
         """The status for input that fails validation: legacy 400, v2 422."""
-        return 400 if self.name == "legacy" else 422
+        return self.dialect.invalid_status
 
     def request(
         self, method: str, path: str, *, user: str | None = None, **kwargs: Any
@@ -56,20 +59,14 @@ class Stack:
         return self.request("DELETE", path, **kwargs)
 
     def login(self, username: str, password: str) -> requests.Response:
-        credentials = {"username": username, "password": password}
-        if self.name == "legacy":
-            return self.post("/auth/token", json=credentials)
-        return self.post("/auth/token", data=credentials)
+        assert self.dialect.login is not None
+        return self.post(self.dialect.login_path, **self.dialect.login(username, password))
 
     def window(
         self, path: str, *, offset: int, limit: int, user: str | None = None, **params: Any
     ) -> dict[str, Any]:
         """A list window in the stack's own paging: page/per_page or offset/limit."""
-        if self.name == "legacy":
-            assert offset % limit == 0, "legacy pages are aligned on per_page"
-            params |= {"page": offset // limit + 1, "per_page": limit}
-        else:
-            params |= {"offset": offset, "limit": limit}
+        params |= self.dialect.window(offset, limit)
         answer = self.get(path, params=params, user=user)
         assert answer.status_code == 200, answer.text
         body: dict[str, Any] = answer.json()
@@ -77,8 +74,9 @@ class Stack:
 
     def items(self, body: dict[str, Any], resource: str) -> list[dict[str, Any]]:
         """The list in a list answer: under the resource's plural (legacy) or `items` (v2)."""
-        items: list[dict[str, Any]] = body[resource if self.name == "legacy" else "items"]
-        return items
+        key = self.dialect.list_key.format(resource=resource)
+        assert isinstance(body.get(key), list), body
+        return self.dialect.items(body, resource)
 
     # Shortcuts that make the rows a test needs, through this stack.
 
@@ -114,15 +112,8 @@ def assert_error(stack: Stack, answer: requests.Response, status: int) -> dict[s
     """The answer is an error in the stack's dialect: legacy JSON or v2 problem details."""
     assert answer.status_code == status, answer.text
     body: dict[str, Any] = answer.json()
-    if stack.name == "legacy":
-        assert answer.headers["content-type"].startswith("application/json")
-        assert set(body) == {"error"}
-        assert isinstance(body["error"]["code"], str)
-        assert isinstance(body["error"]["message"], str)
-    else:
-        assert answer.headers["content-type"].startswith("application/problem+json")
-        assert body["status"] == status
-        assert {"type", "title", "status", "detail"} <= set(body)
+    problem = stack.dialect.error_problem(status, answer.headers["content-type"], body)
+    assert problem is None, problem
     return body
 
 

@@ -43,7 +43,7 @@ from prometheus_client.samples import Sample
 from gateway.background_server import BackgroundServer
 from shop_core.database import temporary_postgres_database
 from tests.conftest import BACKENDS, POSTGRES_ADMIN_URL
-from tests.notes_pair import checks, errors, legacy, v2
+from tests.notes_pair import checks, dialects, errors, legacy, v2
 from tests.support import wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -81,22 +81,15 @@ class Answer:
 def assert_legacy_fault(answer: Answer, status: int) -> None:
     """The legacy side's `{"fault": {"status", "code", "reason"}}`, as `application/json`."""
     assert answer.status == status, answer.body
-    assert answer.content_type.split(";")[0] == errors.LEGACY_CONTENT_TYPE, answer
-    body = json.loads(answer.body)
-    assert set(body) == {"fault"}, body
-    assert body["fault"]["status"] == status, body
-    assert body["fault"]["code"], body
-    assert body["fault"]["reason"], body
+    problem = dialects.LEGACY.error_problem(status, answer.content_type, json.loads(answer.body))
+    assert problem is None, problem
 
 
 def assert_v2_error(answer: Answer, status: int) -> None:
     """The v2 side's `{"error_code", "status", "detail"}`, as its own media type."""
     assert answer.status == status, answer.body
-    assert answer.content_type.split(";")[0] == errors.V2_CONTENT_TYPE, answer
-    body = json.loads(answer.body)
-    assert body["status"] == status, body
-    assert body["error_code"], body
-    assert body["detail"], body
+    problem = dialects.V2.error_problem(status, answer.content_type, json.loads(answer.body))
+    assert problem is None, problem
 
 
 ERROR_FORMATS: dict[str, Callable[[Answer, int], None]] = {

@@ -126,3 +126,49 @@ def test_a_failed_threshold_makes_the_exit_code_non_zero(
     rejudged = json.loads((out / "comparison.json").read_text())
     assert rejudged["verdict"] == "fail"
     assert "GET /shipping/quote?order_id={id}" in rejudged["failed_checks"]
+
+
+# Another team's pair: the notes pair (tests/notes_pair), with its own locustfile, served by
+# `gateway serve --legacy ... --v2 ...` that the runner starts per arm, and its legacy app
+# alone under gunicorn for the baseline arm.
+
+NOTES_FLOWS = {
+    "POST /notes",
+    "GET /notes/{id}",
+    "GET /notes",
+    "POST /notes (empty)",
+    "GET /notes/{id} (missing)",
+}
+NOTES_ARMS = ("legacy", "v2", "baseline")
+
+
+@pytest.fixture(scope="module")
+def notes_comparison(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("notes-comparison")
+    result = _compare(
+        "-f", "tests/notes_pair/locustfile.py",
+        "--legacy", "tests.notes_pair.legacy:create_app", "--v2", "tests.notes_pair.v2:app",
+        "--legacy-errors", "tests.notes_pair.errors:legacy_error",
+        "--v2-errors", "tests.notes_pair.errors:v2_error",
+        "--baseline", "--baseline-wsgi", "tests.notes_pair.legacy:create_app()",
+        "--users", "4", "--spawn-rate", "4", "--run-time", "4s", "--rate", "60",
+        "--max-p95-ratio", "1000", "--out", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    loaded: dict[str, Any] = json.loads((out / "comparison.json").read_text())
+    return loaded
+
+
+def test_a_team_pair_gets_every_operation_of_its_locustfile_on_every_arm(
+    notes_comparison: dict[str, Any],
+) -> None:
+    assert set(notes_comparison["totals"]) == set(NOTES_ARMS)
+    rows = {row["name"]: row for row in notes_comparison["operations"]}
+    assert set(rows) == NOTES_FLOWS
+    for name, row in rows.items():
+        for arm in NOTES_ARMS:
+            assert row[arm]["requests"] > 0, (name, arm)
+            assert row[arm]["failures"] == 0, (name, arm)
+    settings = notes_comparison["settings"]
+    assert settings["locustfile"] == "tests/notes_pair/locustfile.py"
+    assert "--legacy tests.notes_pair.legacy:create_app" in settings["servers"]
