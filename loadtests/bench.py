@@ -31,6 +31,7 @@ from typing import Any
 import psutil
 
 from loadtests import bench_plan as plan
+from loadtests import usage
 from loadtests.bench_plan import Load, Pair
 from loadtests.servers import (
     DEMO_PASSWORD,
@@ -156,9 +157,7 @@ def _wrk(
 def _rss_mb(process: Process) -> float:
     """Resident memory of the server's processes (gunicorn's master and worker together)."""
     try:
-        root = psutil.Process(process.popen.pid)
-        members = [root, *root.children(recursive=True)]
-        return sum(member.memory_info().rss for member in members) / 2**20
+        return usage.tree_rss(process.popen.pid)[0] / usage.MIB
     except psutil.Error:
         return 0.0
 

@@ -5,7 +5,7 @@
 
 Starts the carrier stub and the gateway (`gateway serve`, one process) on a fresh database,
 runs Locust's `LegacyUser` and `V2User` together in one headless run, and samples the
-server from /proc while it runs: resident memory, threads, open file descriptors, database
+server (psutil) while it runs: resident memory, threads, open file descriptors, database
 connections. The server and Locust run on different cores when `taskset` is there.
 
 It fails (exit status 1) unless:
@@ -29,11 +29,12 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -70,10 +71,10 @@ class Check:
 
 
 class Probe:
-    """Reads one process's figures from /proc, and its connections to the database."""
+    """Reads one process's figures (psutil), and its connections to the database."""
 
     def __init__(self, pid: int, database_url: str) -> None:
-        self.pid = pid
+        self.process = psutil.Process(pid)
         self.database_url = database_url
         self.sqlite_file = (
             os.path.realpath(make_url(database_url).database or "")
@@ -84,21 +85,20 @@ class Probe:
         self.started = time.monotonic()
 
     def sample(self) -> Sample:
-        status = Path(f"/proc/{self.pid}/status").read_text()
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        return Sample(
-            at_s=time.monotonic() - self.started,
-            rss_mib=int(fields["VmRSS"].split()[0]) / 1024,
-            threads=int(fields["Threads"]),
-            fds=len(os.listdir(f"/proc/{self.pid}/fd")),
-            db_connections=self.db_connections(),
-        )
+        with self.process.oneshot():
+            return Sample(
+                at_s=time.monotonic() - self.started,
+                rss_mib=self.process.memory_info().rss / 2**20,
+                threads=self.process.num_threads(),
+                fds=self.process.num_fds(),
+                db_connections=self.db_connections(),
+            )
 
     def db_connections(self) -> int:
         if self.sqlite_file is not None:
             # Each SQLite connection holds the database file open (the -wal and -shm files
             # are opened once per connection too, but not counted here).
-            return sum(1 for target in self._fd_targets() if target == self.sqlite_file)
+            return sum(1 for file in self.process.open_files() if file.path == self.sqlite_file)
         return self._pg_count(idle_in_transaction=False)
 
     def idle_in_transaction(self) -> int:
@@ -114,14 +114,6 @@ class Probe:
         with self._engine.connect() as conn:
             count = conn.scalar(text(query), {"idle_in_transaction": idle_in_transaction})
         return int(count or 0)
-
-    def _fd_targets(self) -> Iterator[str]:
-        folder = f"/proc/{self.pid}/fd"
-        for name in os.listdir(folder):
-            try:
-                yield os.readlink(f"{folder}/{name}")
-            except OSError:
-                continue  # closed between listing and reading
 
     def close(self) -> None:
         if self._engine is not None:
