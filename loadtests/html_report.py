@@ -10,17 +10,14 @@ from loadtests.charts import ARM_COLOURS, PERCENTILE_DASHES, Series, bar_chart, 
 from loadtests.report import (
     PAIR,
     STAT_COLUMNS,
-    cpu_text,
+    TOTALS_HEAD,
     load_notes,
-    load_text,
-    ms_text,
     num,
-    rss_text,
     settings_lines,
     stat,
     steps_note,
     times,
-    warmup_text,
+    totals_rows,
 )
 from loadtests.schema import Comparison, HistoryRow
 
@@ -62,23 +59,14 @@ def _row(cells: list[str], tag: str = "td") -> str:
 
 
 def _totals(comparison: Comparison) -> str:
-    rows = []
-    for arm, total in comparison.totals.items():
-        summary = comparison.arms[arm]
-        cells = [stat(total, key, digits) for key, digits in STAT_COLUMNS]
-        cells += [load_text(comparison, summary), ms_text(summary.cpu_ms_per_request)]
-        cells.append(rss_text(summary.server_rss))
-        wrapped = [warmup_text(summary.warmup), cpu_text(summary.cpu)]
-        rows.append(
-            f'<tr><td class="name">{arm}</td><td>'
-            + "</td><td>".join(cells)
-            + "</td>"
-            + "".join(f'<td class="wrap">{escape(text)}</td>' for text in wrapped)
-            + "</tr>"
-        )
-    head = ["arm", "requests", "failures", "req/s", "p50 ms", "p95 ms", "p99 ms", "load"]
-    head += ["server CPU / request", "server RSS (peak)", "warm-up", "CPU during the arm"]
-    return "<table>" + _row(head, "th") + "".join(rows) + "</table>"
+    rows = [
+        f'<tr><td class="name">{cells[0]}</td>'
+        + "".join(f"<td>{escape(cell)}</td>" for cell in cells[1:-2])
+        + "".join(f'<td class="wrap">{escape(cell)}</td>' for cell in cells[-2:])
+        + "</tr>"
+        for cells in totals_rows(comparison)
+    ]
+    return "<table>" + _row(TOTALS_HEAD, "th") + "".join(rows) + "</table>"
 
 
 def _operations(comparison: Comparison) -> str:

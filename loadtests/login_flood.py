@@ -64,7 +64,7 @@ class Client:
         return requests.post(url, data=credentials, headers=headers, timeout=TIMEOUT_S)
 
 
-def _mib(size: int) -> str:
+def _mib(size: float) -> str:
     return f"{size / 2**20:.0f} MiB"
 
 

@@ -202,6 +202,22 @@ def settings_lines(comparison: Comparison) -> list[str]:
     ]
 
 
+TOTALS_HEAD = ["arm", "requests", "failures", "req/s", "p50 ms", "p95 ms", "p99 ms", "load"]
+TOTALS_HEAD += ["server CPU / request", "server RSS (peak)", "warm-up", "CPU during the arm"]
+
+
+def totals_rows(comparison: Comparison) -> list[list[str]]:
+    """One row of cells per arm, as both reports show it."""
+    rows = []
+    for arm, stats in comparison.totals.items():
+        summary = comparison.arms[arm]
+        cells = [arm, *(stat(stats, key, digits) for key, digits in STAT_COLUMNS)]
+        cells += [load_text(comparison, summary), ms_text(summary.cpu_ms_per_request)]
+        cells += [rss_text(summary.server_rss), warmup_text(summary.warmup), cpu_text(summary.cpu)]
+        rows.append(cells)
+    return rows
+
+
 def _table(head: list[str], align: list[str], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
@@ -212,16 +228,8 @@ def write_markdown(comparison: Comparison, path: Path) -> None:
     lines = [f"# Load comparison: {comparison.verdict.upper()}", ""]
     lines += [f"- {line}" for line in settings_lines(comparison)] + [""]
     lines += ["## Totals (measured window)", ""]
-    head = ["arm", "requests", "failures", "req/s", "p50", "p95", "p99", "load"]
-    head += ["server CPU / request", "server RSS (peak)", "warm-up", "CPU during the arm"]
-    rows = []
-    for arm, stats in comparison.totals.items():
-        summary = comparison.arms[arm]
-        cells = [stat(stats, key, digits) for key, digits in STAT_COLUMNS]
-        cells += [load_text(comparison, summary), ms_text(summary.cpu_ms_per_request)]
-        cells += [rss_text(summary.server_rss), warmup_text(summary.warmup), cpu_text(summary.cpu)]
-        rows.append([arm, *cells])
-    lines += _table(head, ["---", *["---:"] * 6, "---", "---:", "---:", "---", "---"], rows)
+    align = ["---", *["---:"] * 6, "---", "---:", "---:", "---", "---"]
+    lines += _table(TOTALS_HEAD, align, totals_rows(comparison))
     total = comparison.total_ratios[PAIR]
     if total:
         lines += [

@@ -15,11 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler
 SCHEMA_VERSION = 2
 
 
-class Model(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class OpStats(Model):
+class OpStats(BaseModel):
     """One operation's numbers in one arm (times in milliseconds)."""
 
     requests: int
@@ -33,7 +29,7 @@ class OpStats(Model):
     max: float
 
 
-class Ratios(Model):
+class Ratios(BaseModel):
     """Candidate over current, per figure (None where the current one is 0)."""
 
     rps: float | None
@@ -47,7 +43,7 @@ class TotalRatios(Ratios):
     server_rss_peak: float | None = None
 
 
-class Warmup(Model):
+class Warmup(BaseModel):
     """What the warm-up lasted and left out; `ended_at` is when the statistics were reset."""
 
     ended_at: float
@@ -57,14 +53,14 @@ class Warmup(Model):
     cut_short: str | None = None
 
 
-class LocustNotes(Model):
+class LocustNotes(BaseModel):
     """What the Locust master writes at the end (`--notes-file`): nothing to parse in its log."""
 
     warmup: Warmup | None = None
     loadgen_warnings: list[str] = Field(default_factory=list)
 
 
-class CpuUsage(Model):
+class CpuUsage(BaseModel):
     """Busy shares (0-1) of the cores over an arm; the server's own share where measured."""
 
     server_cores: list[int]
@@ -77,7 +73,7 @@ class CpuUsage(Model):
     locust_core_share: float | None = None
 
 
-class ServerRss(Model):
+class ServerRss(BaseModel):
     """The server's resident memory over an arm: its peak, over how many processes."""
 
     peak_mib: float
@@ -86,14 +82,14 @@ class ServerRss(Model):
     every_s: float
 
 
-class Failure(Model):
+class Failure(BaseModel):
     method: str
     name: str
     error: str
     occurrences: int
 
 
-class Step(Model):
+class Step(BaseModel):
     """One user-count step of a ramp: the rate it sustained and its rolling p95."""
 
     users: int
@@ -102,7 +98,7 @@ class Step(Model):
     s: float
 
 
-class ArmSummary(Model):
+class ArmSummary(BaseModel):
     """What the report says about an arm as a whole, including whether its load was valid."""
 
     host: str
@@ -125,7 +121,7 @@ class ArmSummary(Model):
     server_error_lines: int | None = None
 
 
-class Thresholds(Model):
+class Thresholds(BaseModel):
     max_p95_ratio: float = 1.0
     # Locust rounds times under 100 ms to whole milliseconds: a 1 ms step is not a regression.
     p95_slack_ms: float = 2.0
@@ -137,7 +133,7 @@ class Thresholds(Model):
     min_achieved_share: float = 0.95
 
 
-class Settings(Model):
+class Settings(BaseModel):
     """The run's settings: those the reports read, and whatever else the runner recorded."""
 
     model_config = ConfigDict(extra="allow")
@@ -160,7 +156,7 @@ class Settings(Model):
     thresholds: Thresholds = Field(default_factory=Thresholds)
 
 
-class Operation(Model):
+class Operation(BaseModel):
     """One operation across the arms; each arm's numbers sit at the top level, by arm name."""
 
     name: str
@@ -180,7 +176,7 @@ HISTORY_COLUMNS = ["t_s", "epoch", "users", "rps", "p50", "p95", "p99"]
 HistoryRow = list[float | None]
 
 
-class Comparison(Model):
+class Comparison(BaseModel):
     schema_version: int = SCHEMA_VERSION
     mode: str
     mode_description: str

@@ -23,7 +23,6 @@ It fails (exit status 1) unless:
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import statistics
 import sys
@@ -38,6 +37,7 @@ import psutil
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from loadtests.results import read_final_stats
 from loadtests.servers import (
     Pinning,
     Process,
@@ -122,14 +122,6 @@ class Probe:
 
 def _monitor(database_url: str) -> Engine:
     return create_engine(sync_url(database_url), pool_size=1, max_overflow=0)
-
-
-def _locust_totals(stats_csv: Path) -> tuple[int, int]:
-    with stats_csv.open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            if row["Name"] == "Aggregated":
-                return int(row["Request Count"]), int(row["Failure Count"])
-    raise RuntimeError(f"no Aggregated row in {stats_csv}")
 
 
 def _halves(samples: Sequence[Sample], warmup_s: float) -> tuple[list[Sample], list[Sample]]:
@@ -279,7 +271,8 @@ def run(options: argparse.Namespace) -> int:
         load += ["--users", str(options.users), "--spawn-rate", str(options.users)]
         load += ["--run-time", f"{options.duration:g}s", "--user-rps", str(options.user_rps)]
         # Both classes in one run: the two stacks share the server, as in production.
-        load += ["--csv", str(workdir / "soak"), "--only-summary", "LegacyUser", "V2User"]
+        load += ["--csv", str(workdir / "soak"), "--json-file", str(workdir / "soak")]
+        load += ["--only-summary", "LegacyUser", "V2User"]
         locust = Process(
             [*pinning.prefix(pinning.loadgen), *python, *load],
             log=workdir / "locust.log",
@@ -299,7 +292,11 @@ def run(options: argparse.Namespace) -> int:
         end = probe.sample()
         idle_in_transaction = probe.idle_in_transaction()
 
-        requests, failures = _locust_totals(workdir / "soak_stats.csv")
+        try:
+            total = read_final_stats(workdir / "soak.json", prefix="")[1]
+            requests, failures = total.requests, total.failures
+        except ValueError:  # no requests at all: the check below says so
+            requests = failures = 0
         warmup = options.warmup if options.warmup is not None else options.duration / 4
         # Each stack's pool may keep pool_size connections, the health check one, and on
         # SQLite v2 has one more for its writers.

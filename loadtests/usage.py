@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
-from types import TracebackType
 
 import psutil
 
@@ -21,33 +22,26 @@ from loadtests.schema import CpuUsage, ServerRss
 MIB = 2**20
 
 
-def tree(pid: int) -> list[psutil.Process]:
+def _over_tree(pid: int, read: Callable[[psutil.Process], float]) -> tuple[float, int]:
+    """`read` summed over `pid` and its descendants, and how many processes were read."""
     root = psutil.Process(pid)
-    return [root, *root.children(recursive=True)]
-
-
-def tree_rss(pid: int) -> tuple[int, int]:
-    """Resident bytes of `pid` and its descendants, and how many processes that was."""
-    total, count = 0, 0
-    for process in tree(pid):
+    total, count = 0.0, 0
+    for process in [root, *root.children(recursive=True)]:
         try:
-            total += process.memory_info().rss
-            count += 1
+            total, count = total + read(process), count + 1
         except psutil.Error:
             continue  # a worker that ended between the listing and the reading
     return total, count
 
 
+def tree_rss(pid: int) -> tuple[float, int]:
+    """Resident bytes of `pid` and its descendants, and how many processes that was."""
+    return _over_tree(pid, lambda process: process.memory_info().rss)
+
+
 def tree_cpu_s(pid: int) -> float:
     """User and system seconds of `pid` and its live descendants."""
-    total = 0.0
-    for process in tree(pid):
-        try:
-            times = process.cpu_times()
-        except psutil.Error:
-            continue
-        total += times.user + times.system
-    return total
+    return _over_tree(pid, lambda process: sum(process.cpu_times()[:2]))[0]
 
 
 def children_cpu_s() -> float:
@@ -126,33 +120,27 @@ class PeakRss:
 
     def __init__(self, pid: int | None, every_s: float = 0.2) -> None:
         self.pid, self.every_s = pid, every_s
-        self.peak_bytes = self.processes = self.samples = 0
+        self.peak_bytes, self.processes, self.samples = 0.0, 0, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _sample(self) -> None:
-        assert self.pid is not None
-        try:
-            total, count = tree_rss(self.pid)
-        except psutil.Error:
-            return  # the server itself is gone: the run reports that elsewhere
-        self.samples += 1
-        if total > self.peak_bytes:
-            self.peak_bytes, self.processes = total, count
-
     def _run(self) -> None:
-        self._sample()
-        while not self._stop.wait(self.every_s):
-            self._sample()
+        assert self.pid is not None
+        while True:
+            with suppress(psutil.Error):  # the server is gone: the run reports that elsewhere
+                total, count = tree_rss(self.pid)
+                self.samples += 1
+                if total > self.peak_bytes:
+                    self.peak_bytes, self.processes = total, count
+            if self._stop.wait(self.every_s):
+                return
 
     def __enter__(self) -> PeakRss:
         if self.pid is not None:
             self._thread.start()
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, *_: object) -> None:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()

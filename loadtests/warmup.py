@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,25 +34,23 @@ READY, OVER, DROPPED = "shop_user_ready", "shop_warmup_over", "shop_warmup_dropp
 KeepRow = Callable[[str, str], bool]
 
 
+@dataclass
 class State:
     """The state of the warm-up in this process (Locust runs one test per process)."""
 
-    def __init__(self) -> None:
-        self.keep: KeepRow = lambda method, name: False
-        self.ready = 0
-        self.started_at: float | None = None
-        self.ended_at: float | None = None
-        self.result: Warmup | None = None
-        self.peak_cpu = 0.0
+    keep: KeepRow = lambda method, name: False
+    ready: int = 0
+    started_at: float | None = None
+    ended_at: float | None = None
+    result: Warmup | None = None
+    peak_cpu: float = 0.0
 
 
 state = State()
 
 
-def _options(environment: Any) -> tuple[float, float]:
-    options = environment.parsed_options
-    measure = float(getattr(options, "measure_s", 0.0) or 0.0)
-    return measure, float(getattr(options, "warmup_max_s", 120.0))
+def _option(environment: Any, name: str, default: float = 0.0) -> Any:
+    return getattr(environment.parsed_options, name, default) or default
 
 
 def _reset(environment: Any) -> tuple[int, int]:
@@ -88,9 +87,8 @@ def _end(environment: Any, *, cut_short: bool = False) -> None:
     log.info("warm-up over: %s", state.result)
     if isinstance(runner, MasterRunner):
         runner.send_message(OVER)
-    measure, _ = _options(environment)
     # A headless run stops the way --run-time stops it.
-    gevent.spawn_later(measure, runner.quit)
+    gevent.spawn_later(_option(environment, "measure_s"), runner.quit)
 
 
 def _on_ready(environment: Any, msg: Any, **_: Any) -> None:
@@ -106,14 +104,10 @@ def _on_over(environment: Any, **_: Any) -> None:
 
 
 def _on_dropped(environment: Any, msg: Any, **_: Any) -> None:
-    if state.result is not None:
+    if (done := state.result) is not None:
         requests, failures = msg.data
-        state.result = state.result.model_copy(
-            update={
-                "requests": state.result.requests + requests,
-                "failures": state.result.failures + failures,
-            }
-        )
+        more = {"requests": done.requests + requests, "failures": done.failures + failures}
+        state.result = done.model_copy(update=more)
 
 
 def _on_init(environment: Any, **_: Any) -> None:
@@ -126,11 +120,10 @@ def _on_init(environment: Any, **_: Any) -> None:
 
 
 def _on_test_start(environment: Any, **_: Any) -> None:
-    measure, warmup_max = _options(environment)
-    if measure <= 0 or isinstance(environment.runner, WorkerRunner):
-        return
-    state.started_at = time.monotonic()
-    gevent.spawn_later(warmup_max, _end, environment, cut_short=True)
+    if _option(environment, "measure_s") > 0 and not isinstance(environment.runner, WorkerRunner):
+        state.started_at = time.monotonic()
+        warmup_max = _option(environment, "warmup_max_s", 120.0)
+        gevent.spawn_later(warmup_max, _end, environment, cut_short=True)
 
 
 def _on_cpu_warning(environment: Any, cpu_usage: float, **_: Any) -> None:
@@ -138,8 +131,7 @@ def _on_cpu_warning(environment: Any, cpu_usage: float, **_: Any) -> None:
 
 
 def _on_quitting(environment: Any, **_: Any) -> None:
-    path = getattr(environment.parsed_options, "notes_file", None)
-    runner = environment.runner
+    path, runner = _option(environment, "notes_file"), environment.runner
     if not path or runner is None or isinstance(runner, WorkerRunner):
         return
     warnings = []
@@ -153,8 +145,7 @@ def _on_quitting(environment: Any, **_: Any) -> None:
 
 def user_ready(environment: Any) -> None:
     """Call at the end of a user's `on_start`."""
-    measure, _ = _options(environment)
-    if measure > 0 and environment.runner is not None:
+    if _option(environment, "measure_s") > 0 and environment.runner is not None:
         environment.runner.send_message(READY, 1)
 
 
