@@ -27,6 +27,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
@@ -77,13 +78,7 @@ def wrong_then_right(client: Client, username: str, address: str) -> list[int]:
 
 def _compact(statuses: list[int]) -> str:
     """`401 x5, 429 x20` for a run of statuses."""
-    runs: list[list[int]] = []
-    for status in statuses:
-        if runs and runs[-1][0] == status:
-            runs[-1][1] += 1
-        else:
-            runs.append([status, 1])
-    return ", ".join(f"{status} x{count}" for status, count in runs)
+    return ", ".join(f"{status} x{len(list(run))}" for status, run in groupby(statuses))
 
 
 def flood(

@@ -1,9 +1,10 @@
 """Reading one arm's Locust output: final statistics, the history over time, its notes.
 
 The final numbers come from Locust's `--json-file`, written after the last request: its
-CSV is rewritten once a second and can miss the final second. Percentiles are Locust's
-own, over its response-time histograms of the rows merged. The history
-(`--csv-full-history`) gives throughput and rolling percentiles over time for the charts.
+CSV is rewritten once a second and can miss the final second. Percentiles are computed
+the way Locust computes them, over its response-time histograms of the rows merged (not
+with Locust's own function: importing `locust` would monkey-patch the runner with gevent).
+The history (`--csv-full-history`) gives throughput and rolling percentiles over time.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from locust.stats import calculate_response_time_percentile as percentile
 
 from loadtests.schema import CpuUsage, Failure, LocustNotes, OpStats, ServerRss
 
@@ -57,6 +56,16 @@ class ArmResult:
     files: dict[str, str] = field(default_factory=dict)
     cpu: CpuUsage | None = None
     server_rss: ServerRss | None = None
+
+
+def percentile(histogram: Counter[int], count: int, fraction: float) -> float:
+    """Locust's percentile over its histogram of rounded response times."""
+    wanted, seen = int(count * fraction), 0
+    for response_time in sorted(histogram, reverse=True):
+        seen += histogram[response_time]
+        if count - seen <= wanted:
+            return float(response_time)
+    return 0.0
 
 
 def _stats(entries: list[dict[str, Any]], duration_s: float) -> OpStats:

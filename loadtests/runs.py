@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
-# Re-exported: --run-time takes Locust's own syntax, so Locust's own parser reads it.
-from locust.util.timespan import parse_timespan as parse_timespan
 
 from loadtests import usage
 from loadtests.results import ArmResult, read_errors, read_final_stats, read_history, read_notes
@@ -23,6 +21,23 @@ MODES = ("rate", "ramp")
 WARMUP_BACKSTOP_S = 30
 # Beyond the run time: spawning workers, the last requests, writing the reports.
 LOCUST_GRACE_S = 120.0
+_TIMESPAN = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+
+def parse_timespan(text: str) -> int:
+    """Seconds in `90`, `90s`, `1m30s` or `1h` (Locust's --run-time syntax).
+
+    Not Locust's own `parse_timespan`: importing anything of `locust` monkey-patches the
+    importing process with gevent, and the runner is a plain threaded program.
+    """
+    text = text.strip().lower()
+    if text.isdigit():
+        return int(text)
+    match = _TIMESPAN.fullmatch(text)
+    if not text or match is None:
+        raise ValueError(f"not a time span: {text!r} (use e.g. 30s, 2m, 1m30s)")
+    hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
 
 
 @dataclass(frozen=True)
