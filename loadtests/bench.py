@@ -20,8 +20,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import urllib.parse
-import urllib.request
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -29,8 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import requests
 
 from loadtests import bench_plan as plan
+from loadtests import usage
 from loadtests.bench_plan import Load, Pair
 from loadtests.servers import (
     DEMO_PASSWORD,
@@ -114,25 +114,19 @@ def _start_servers(
     return started
 
 
-def _post(url: str, body: bytes, headers: dict[str, str]) -> Any:
-    # Our own servers' http:// URLs only.
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
-    with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
-        return json.load(answer)
+def _post(url: str, **request: Any) -> Any:
+    answer = requests.post(url, timeout=30, **request)
+    answer.raise_for_status()
+    return answer.json()
 
 
 def _token_and_order(gateway_url: str) -> tuple[str, int]:
     """A token (valid on every server: they share the key) and an order to read and quote."""
-    form = urllib.parse.urlencode({"username": "clerk", "password": DEMO_PASSWORD}).encode()
-    login = _post(
-        f"{gateway_url}/v2/auth/token", form, {"Content-Type": "application/x-www-form-urlencoded"}
-    )
+    form = {"username": "clerk", "password": DEMO_PASSWORD}
+    login = _post(f"{gateway_url}/v2/auth/token", data=form)
     authorization = f"Bearer {login['access_token']}"
-    order = _post(
-        f"{gateway_url}/v2/orders",
-        plan.ORDER_BODY.encode(),
-        {"Content-Type": "application/json", "Authorization": authorization},
-    )
+    headers = {"Content-Type": "application/json", "Authorization": authorization}
+    order = _post(f"{gateway_url}/v2/orders", data=plan.ORDER_BODY, headers=headers)
     return authorization, int(order["id"])
 
 
@@ -156,9 +150,7 @@ def _wrk(
 def _rss_mb(process: Process) -> float:
     """Resident memory of the server's processes (gunicorn's master and worker together)."""
     try:
-        root = psutil.Process(process.popen.pid)
-        members = [root, *root.children(recursive=True)]
-        return sum(member.memory_info().rss for member in members) / 2**20
+        return usage.tree_rss(process.popen.pid)[0] / usage.MIB
     except psutil.Error:
         return 0.0
 

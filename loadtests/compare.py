@@ -43,8 +43,8 @@ from loadtests.runs import (
     read_arm,
     run_load,
 )
+from loadtests.schema import ArmSummary, Comparison, Thresholds
 from loadtests.servers import Pinning, ServerPlan, SetupHook, shop_arm, started_arm
-from loadtests.verdicts import Thresholds
 
 # `gateway serve` options that name a team's pair, passed on as given.
 _SERVE_OPTIONS = ("legacy", "v2", "legacy_prefix", "v2_prefix", "legacy_errors", "v2_errors")
@@ -277,14 +277,17 @@ def _run_arms(args: argparse.Namespace, plan: LoadPlan, pinning: Pinning) -> dic
     return results
 
 
-def _server_errors(out: Path, comparison: dict[str, Any]) -> None:
+def _server_errors(out: Path, comparison: Comparison) -> Comparison:
     """Count the error lines each managed server logged: a stack can fail without a 5xx."""
-    for arm, summary in comparison["arms"].items():
+    arms = dict(comparison.arms)
+    for arm, summary in arms.items():
         log = out / "servers" / arm / "server.log"
         if log.exists():
             lines = log.read_text(errors="replace").splitlines()
-            summary["server_log"] = str(log.relative_to(out))
-            summary["server_error_lines"] = sum(1 for line in lines if _ERROR_LINE.search(line))
+            errors = sum(1 for line in lines if _ERROR_LINE.search(line))
+            found = {"server_log": str(log.relative_to(out)), "server_error_lines": errors}
+            arms[arm] = summary.model_copy(update=found)
+    return comparison.model_copy(update={"arms": arms})
 
 
 def _report(
@@ -297,32 +300,29 @@ def _report(
         min_rps_ratio=args.min_rps_ratio,
         min_requests=args.min_requests,
     )
-    comparison = build_comparison(settings["mode"], settings, results, limits)
-    _server_errors(args.out, comparison)
+    comparison = _server_errors(
+        args.out, build_comparison(settings["mode"], settings, results, limits)
+    )
     write_json(comparison, args.out / "comparison.json")
     write_markdown(comparison, args.out / "comparison.md")
     write_html(comparison, args.out / "comparison.html")
     print((args.out / "comparison.md").read_text())
     print("Reports: " + ", ".join(str(args.out / name) for name in REPORTS))
-    return EXIT_PASS if comparison["verdict"] == "pass" else EXIT_THRESHOLD
+    return EXIT_PASS if comparison.verdict == "pass" else EXIT_THRESHOLD
 
 
 def _report_again(args: argparse.Namespace) -> int:
     previous = json.loads((args.out / "comparison.json").read_text())
     results = {}
     arms = _arms(args)
-    for name, summary in previous["arms"].items():
+    run_time_s = previous["settings"]["run_time_s"]
+    for name, values in previous["arms"].items():
+        summary = ArmSummary.model_validate(values)
         # The prefixes the run used, whatever this command line says.
-        arm = dataclasses.replace(arms[name], prefix=summary.get("prefix", arms[name].prefix))
-        results[name] = read_arm(
-            arm,
-            summary["host"],
-            args.out,
-            summary["locust_exit_code"],
-            previous["settings"]["run_time_s"],
-        )
-        results[name].cpu = summary.get("cpu")
-        results[name].server_rss = summary.get("server_rss")
+        arm = dataclasses.replace(arms[name], prefix=summary.prefix or arms[name].prefix)
+        results[name] = read_arm(arm, summary.host, args.out, summary.locust_exit_code, run_time_s)
+        results[name].cpu = summary.cpu
+        results[name].server_rss = summary.server_rss
     return _report(args, previous["settings"], results)
 
 

@@ -8,14 +8,18 @@ from typing import Any
 
 from loadtests.charts import ARM_COLOURS, PERCENTILE_DASHES, Series, bar_chart, line_chart
 from loadtests.report import (
-    cpu_text,
+    PAIR,
+    STAT_COLUMNS,
+    TOTALS_HEAD,
     load_notes,
-    ms_text,
-    rss_text,
+    num,
     settings_lines,
+    stat,
     steps_note,
-    warmup_text,
+    times,
+    totals_rows,
 )
+from loadtests.schema import Comparison, HistoryRow
 
 NEUTRAL_BAND = 0.05
 _STYLE = """
@@ -41,88 +45,64 @@ table.ops tr.first td { border-top: 2px solid #bbb; }
 """
 
 
-def _num(value: Any, digits: int = 0) -> str:
-    if value is None:
-        return "-"
-    return f"{value:,.{digits}f}" if isinstance(value, float) else f"{value:,}"
-
-
 def _ratio_cell(value: float | None, lower_is_better: bool, attrs: str = "") -> str:
-    if value is None:
-        return f"<td{attrs}>-</td>"
-    better = value < 1 if lower_is_better else value > 1
+    css = ""
     # Within 5 % is a draw: not worth a colour.
-    css = (
-        "" if abs(value - 1) < NEUTRAL_BAND else (' class="better"' if better else ' class="worse"')
-    )
-    return f"<td{css}{attrs}>{value:.2f}x</td>"
+    if value is not None and abs(value - 1) >= NEUTRAL_BAND:
+        better = value < 1 if lower_is_better else value > 1
+        css = ' class="better"' if better else ' class="worse"'
+    return f"<td{css}{attrs}>{times(value)}</td>"
 
 
-def _totals(comparison: dict[str, Any]) -> str:
-    rows = []
-    for arm, t in comparison["totals"].items():
-        summary = comparison["arms"][arm]
-        if comparison["mode"] == "rate":
-            load = f"{_num(summary['achieved_rps'], 1)} of {_num(summary['offered_rps'])}"
-        else:
-            load = f"{_num(summary['peak_rps'], 1)} at {summary['peak_users']} users"
-        cells = [_num(t["requests"]), _num(t["failures"]), _num(t["rps"], 1)]
-        cells += [_num(t[k]) for k in ("p50", "p95", "p99")] + [load]
-        cells += [ms_text(summary["cpu_ms_per_request"]), rss_text(summary["server_rss"])]
-        wrapped = [warmup_text(summary["warmup"]), cpu_text(summary["cpu"])]
-        rows.append(
-            f'<tr><td class="name">{arm}</td><td>'
-            + "</td><td>".join(cells)
-            + "</td>"
-            + "".join(f'<td class="wrap">{escape(text)}</td>' for text in wrapped)
-            + "</tr>"
-        )
-    load_head = "achieved of offered req/s" if comparison["mode"] == "rate" else "peak req/s"
-    head = ["arm", "requests", "failures", "req/s", "p50 ms", "p95 ms", "p99 ms", load_head]
-    head += ["server CPU / request", "server RSS (peak)", "warm-up", "CPU during the arm"]
-    return "<table><tr><th>" + "</th><th>".join(head) + "</th></tr>" + "".join(rows) + "</table>"
+def _row(cells: list[str], tag: str = "td") -> str:
+    return f"<tr><{tag}>" + f"</{tag}><{tag}>".join(cells) + f"</{tag}></tr>"
 
 
-def _operations(comparison: dict[str, Any]) -> str:
+def _totals(comparison: Comparison) -> str:
+    rows = [
+        f'<tr><td class="name">{cells[0]}</td>'
+        + "".join(f"<td>{escape(cell)}</td>" for cell in cells[1:-2])
+        + "".join(f'<td class="wrap">{escape(cell)}</td>' for cell in cells[-2:])
+        + "</tr>"
+        for cells in totals_rows(comparison)
+    ]
+    return "<table>" + _row(TOTALS_HEAD, "th") + "".join(rows) + "</table>"
+
+
+def _operations(comparison: Comparison) -> str:
     """One block of rows per operation, one row per arm, the v2/legacy ratios beside it."""
-    arms = list(comparison["totals"])
-    metrics = [("requests", 0), ("failures", 0), ("rps", 1), ("p50", 0), ("p95", 0), ("p99", 0)]
-    head = (
-        "<tr><th>operation</th><th>arm</th><th>requests</th><th>failures</th><th>req/s</th>"
-        "<th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>v2/legacy p50</th>"
-        "<th>v2/legacy p95</th><th>v2/legacy req/s</th><th>verdict</th></tr>"
-    )
+    arms = list(comparison.totals)
+    head = ["operation", "arm", "requests", "failures", "req/s", "p50 ms", "p95 ms", "p99 ms"]
+    head += [f"{PAIR} p50", f"{PAIR} p95", f"{PAIR} req/s", "verdict"]
     rows = []
     span = f' rowspan="{len(arms)}"'
-    for row in comparison["operations"]:
-        r = row["ratios"]["v2/legacy"] or {}
-        verdict = row["verdict"]
+    for row in comparison.operations:
+        r = row.ratios[PAIR]
         shared = [
-            _ratio_cell(r.get("p50"), True, span),
-            _ratio_cell(r.get("p95"), True, span),
-            _ratio_cell(r.get("rps"), False, span),
-            f'<td class="reasons"{span}><span class="badge {verdict.replace(" ", "-")}">'
-            f"{verdict}</span> {escape('; '.join(row['reasons']))}</td>",
+            _ratio_cell(r.p50 if r else None, True, span),
+            _ratio_cell(r.p95 if r else None, True, span),
+            _ratio_cell(r.rps if r else None, False, span),
+            f'<td class="reasons"{span}><span class="badge {row.verdict.replace(" ", "-")}">'
+            f"{row.verdict}</span> {escape('; '.join(row.reasons))}</td>",
         ]
         for index, arm in enumerate(arms):
-            stats = row.get(arm)
-            cells = [f'<td class="name"{span}>{escape(row["name"])}</td>'] if index == 0 else []
+            cells = [f'<td class="name"{span}>{escape(row.name)}</td>'] if index == 0 else []
             cells.append(f'<td class="arm" style="color:{ARM_COLOURS.get(arm, "#333")}">{arm}</td>')
-            cells += [f"<td>{_num(stats[m] if stats else None, d)}</td>" for m, d in metrics]
+            cells += [f"<td>{stat(row.stats[arm], m, d)}</td>" for m, d in STAT_COLUMNS]
             cells += shared if index == 0 else []
             css = ' class="first"' if index == 0 else ""
             rows.append(f"<tr{css}>" + "".join(cells) + "</tr>")
-    return f'<table class="ops">{head}{"".join(rows)}</table>'
+    return f'<table class="ops">{_row(head, "th")}{"".join(rows)}</table>'
 
 
-def _warmup_end(history: list[list[Any]]) -> float | None:
+def _warmup_end(history: list[HistoryRow]) -> float | None:
     """When the measured window began: the first sample after the statistics reset."""
-    return next((h[0] for h in history if h[1] > 0), None)
+    return next((h[0] for h in history if (h[1] or 0) > 0), None)
 
 
-def _charts(comparison: dict[str, Any]) -> str:
-    history = comparison["history"]
-    arms = list(comparison["totals"])
+def _charts(comparison: Comparison) -> str:
+    history = comparison.history
+    arms = list(comparison.totals)
     colour = {arm: ARM_COLOURS.get(arm, "#333") for arm in arms}
     # Arms warm up for different lengths; shade up to the longest so no chart hides one.
     ends = [end for arm in arms if (end := _warmup_end(history[arm])) is not None]
@@ -130,13 +110,13 @@ def _charts(comparison: dict[str, Any]) -> str:
 
     # Scale latency to the measured window: the login storm would flatten everything else
     # (warm-up values above the scale are drawn at its top).
-    last = {arm: max((h[1] for h in history[arm]), default=0) for arm in arms}
+    last = {arm: max((h[1] or 0 for h in history[arm]), default=0) for arm in arms}
     measured = [h for arm in arms for h in history[arm] if h[1] == last[arm]]
     y_top = max((h[6] or 0 for h in measured), default=1.0)
     p95_top = max((h[5] or 0 for h in measured), default=1.0)
 
     def over_time(column: int, arm: str) -> list[tuple[float, float | None]]:
-        return [(h[0], h[column]) for h in history[arm]]
+        return [(h[0] or 0, h[column]) for h in history[arm]]
 
     def chart(series: list[Series], title: str, y_label: str, **kw: Any) -> str:
         return line_chart(series, title=title, y_label=y_label, shade_until=shade, **kw)
@@ -168,15 +148,16 @@ def _charts(comparison: dict[str, Any]) -> str:
         for arm in arms
     ]
     # Set-up rows (logins: seconds of argon2 each) would dwarf every other bar.
-    least = comparison["settings"]["thresholds"]["min_requests"]
+    least = comparison.settings.thresholds.min_requests
     operations = [
         row
-        for row in comparison["operations"]
-        if all(row[arm] and row[arm]["requests"] >= least for arm in arms)
+        for row in comparison.operations
+        if all((s := row.stats[arm]) and s.requests >= least for arm in arms)
     ]
+    p95s = {arm: [getattr(row.stats[arm], "p95", None) for row in operations] for arm in arms}
     bars = bar_chart(
-        [row["name"] for row in operations],
-        [(arm, colour[arm], [(row[arm] or {}).get("p95") for row in operations]) for arm in arms],
+        [row.name for row in operations],
+        [(arm, colour[arm], p95s[arm]) for arm in arms],
         title=f"p95 per operation (those with {least}+ requests per arm)",
         unit="ms",
     )
@@ -186,31 +167,30 @@ def _charts(comparison: dict[str, Any]) -> str:
     )
 
 
-def _steps(comparison: dict[str, Any]) -> str:
+def _steps(comparison: Comparison) -> str:
     parts = []
-    for arm, summary in comparison["arms"].items():
+    for arm, summary in comparison.arms.items():
         steps = ", ".join(
-            f"{s['users']} users: <b>{s['rps']:g}</b> req/s (p95 {_num(s['p95'])} ms)"
-            for s in summary["steps"]
+            f"{s.users} users: <b>{s.rps:g}</b> req/s (p95 {num(s.p95)} ms)" for s in summary.steps
         )
         parts.append(f"<li><b>{arm}</b>: {steps}</li>")
-    note = steps_note(comparison)
+    note = steps_note(comparison.settings)
     caveat = f'<p class="note">{escape(note)}</p>' if note else ""
     return "<h2>Ramp steps</h2><ul>" + "".join(parts) + "</ul>" + caveat
 
 
-def _failures(comparison: dict[str, Any]) -> str:
+def _failures(comparison: Comparison) -> str:
     items = [
-        f"<li>{arm}: {e['occurrences']:,}x {escape(e['method'])} {escape(e['name'])}: "
-        f"<code>{escape(e['error'])}</code></li>"
-        for arm, summary in comparison["arms"].items()
-        for e in summary["errors"]
+        f"<li>{arm}: {e.occurrences:,}x {escape(e.method)} {escape(e.name)}: "
+        f"<code>{escape(e.error)}</code></li>"
+        for arm, summary in comparison.arms.items()
+        for e in summary.errors
     ]
     return "<h2>Failures</h2><ul>" + "".join(items) + "</ul>" if items else ""
 
 
-def write_html(comparison: dict[str, Any], path: Path) -> None:
-    verdict = comparison["verdict"]
+def write_html(comparison: Comparison, path: Path) -> None:
+    verdict = comparison.verdict
     notes = load_notes(comparison)
     check = (
         '<div class="note">' + "<br>".join(escape(n).replace("**", "") for n in notes) + "</div>"
@@ -218,10 +198,10 @@ def write_html(comparison: dict[str, Any], path: Path) -> None:
         else '<div class="ok">Every arm got the planned load; no load generator warnings.</div>'
     )
     links = " · ".join(
-        f'{arm}: <a href="{s["files"]["html"]}">Locust report</a>, '
-        f'<a href="{s["files"]["stats_csv"]}">stats CSV</a>, '
-        f'<a href="{s["files"]["history_csv"]}">history CSV</a>'
-        for arm, s in comparison["arms"].items()
+        f'{arm}: <a href="{s.files["html"]}">Locust report</a>, '
+        f'<a href="{s.files["stats_csv"]}">stats CSV</a>, '
+        f'<a href="{s.files["history_csv"]}">history CSV</a>'
+        for arm, s in comparison.arms.items()
     )
     settings = "".join(f"<li>{escape(line)}</li>" for line in settings_lines(comparison))
     body = [
@@ -235,7 +215,7 @@ def write_html(comparison: dict[str, Any], path: Path) -> None:
         _operations(comparison),
         "<h2>Over time</h2>",
         _charts(comparison),
-        _steps(comparison) if comparison["mode"] == "ramp" else "",
+        _steps(comparison) if comparison.mode == "ramp" else "",
         _failures(comparison),
         f"<h2>Raw data</h2><p>{links}</p>",
         '<p class="foot">Ratios are v2 divided by legacy: below 1x is faster for latency, above '

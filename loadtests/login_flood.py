@@ -27,10 +27,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
-import psutil
 import requests
 
 from loadtests.servers import (
@@ -43,6 +43,7 @@ from loadtests.servers import (
     start_carrier,
     wait_ready,
 )
+from loadtests.usage import PeakRss, tree_rss
 
 WRONG_BEFORE_RIGHT = 25
 FLOOD = 120
@@ -64,29 +65,7 @@ class Client:
         return requests.post(url, data=credentials, headers=headers, timeout=TIMEOUT_S)
 
 
-class PeakRss:
-    """Samples a process's resident memory in a thread until stopped; keeps the peak."""
-
-    def __init__(self, pid: int) -> None:
-        self._process = psutil.Process(pid)
-        self._stop = threading.Event()
-        self.peak = self._process.memory_info().rss
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(SAMPLE_EVERY_S):
-            self.peak = max(self.peak, self._process.memory_info().rss)
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-def _mib(size: int) -> str:
+def _mib(size: float) -> str:
     return f"{size / 2**20:.0f} MiB"
 
 
@@ -99,21 +78,14 @@ def wrong_then_right(client: Client, username: str, address: str) -> list[int]:
 
 def _compact(statuses: list[int]) -> str:
     """`401 x5, 429 x20` for a run of statuses."""
-    runs: list[list[int]] = []
-    for status in statuses:
-        if runs and runs[-1][0] == status:
-            runs[-1][1] += 1
-        else:
-            runs.append([status, 1])
-    return ", ".join(f"{status} x{count}" for status, count in runs)
+    return ", ".join(f"{status} x{len(list(run))}" for status, run in groupby(statuses))
 
 
 def flood(
     clients: list[Client], pid: int, who: Callable[[int], tuple[str, str]], other_url: str
 ) -> str:
     """FLOOD wrong logins at once (alternating stacks); the peak RSS and another route meanwhile."""
-    process = psutil.Process(pid)
-    before = process.memory_info().rss
+    before = tree_rss(pid)[0]
     start = threading.Barrier(FLOOD + 1)
 
     def one(index: int) -> int:
@@ -121,7 +93,7 @@ def flood(
         start.wait()
         return clients[index % 2].login(username, "wrong", address).status_code
 
-    with PeakRss(pid) as peak, ThreadPoolExecutor(FLOOD) as pool:
+    with PeakRss(pid, SAMPLE_EVERY_S) as peak, ThreadPoolExecutor(FLOOD) as pool:
         futures = [pool.submit(one, index) for index in range(FLOOD)]
         start.wait()
         began = time.monotonic()
@@ -133,7 +105,7 @@ def flood(
         flood_s = time.monotonic() - began
     counts = ", ".join(f"{status} x{count}" for status, count in sorted(statuses.items()))
     return (
-        f"RSS {_mib(before)} -> peak {_mib(peak.peak)}; statuses {counts}; "
+        f"RSS {_mib(before)} -> peak {_mib(peak.peak_bytes)}; statuses {counts}; "
         f"all answered in {flood_s:.1f} s; GET {other_url.split('/', 3)[-1]} meanwhile: "
         f"{other.status_code} in {other_s * 1000:.0f} ms"
     )

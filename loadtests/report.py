@@ -1,117 +1,122 @@
-"""The comparison as data (`comparison.json`) and as text (`comparison.md`)."""
+"""The comparison as data (`comparison.json`) and as text (`comparison.md`).
+
+The texts that Markdown and HTML share (settings, load check, cells) are written here once.
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from loadtests.results import ArmResult, OpStats
-from loadtests.verdicts import (
-    CANDIDATE,
-    CURRENT,
+from loadtests.results import ArmResult
+from loadtests.schema import (
+    ArmSummary,
+    Comparison,
+    CpuUsage,
+    Operation,
+    OpStats,
+    Ratios,
+    ServerRss,
+    Settings,
     Thresholds,
-    arm_summary,
-    judge_operation,
-    ratio,
-    ratios,
+    TotalRatios,
+    Warmup,
 )
+from loadtests.verdicts import CANDIDATE, CURRENT, arm_summary, judge_operation, ratio, ratios
 
 ARM_ORDER = ("baseline", "legacy", "v2")
+PAIR = f"{CANDIDATE}/{CURRENT}"
 MODE_TITLES = {
     "rate": "fixed arrival rate: the same requests per second offered to every arm "
     "(compares latency)",
     "ramp": "ramp to saturation: users step up with no pause between requests "
     "(compares the most each arm sustains)",
 }
+STAT_COLUMNS = (("requests", 0), ("failures", 0), ("rps", 1), ("p50", 0), ("p95", 0), ("p99", 0))
 
 
-def _arms(results: dict[str, ArmResult]) -> list[str]:
-    return [arm for arm in ARM_ORDER if arm in results]
+def _operation(
+    key: str, arms: list[str], results: dict[str, ArmResult], mode: str, limits: Thresholds
+) -> Operation:
+    stats = {arm: results[arm].operations.get(key) for arm in arms}
+    verdict, reasons = judge_operation(mode, stats, limits)
+    new, old, base = stats.get(CANDIDATE), stats.get(CURRENT), stats.get("baseline")
+    found: dict[str, Ratios | None] = {PAIR: ratios(new, old) if new and old else None}
+    if base and old:
+        found["legacy/baseline"] = ratios(old, base)
+    return Operation(name=key, stats=stats, ratios=found, verdict=verdict, reasons=reasons)
+
+
+def _total_ratios(summaries: dict[str, ArmSummary], results: dict[str, ArmResult]) -> TotalRatios:
+    new, old = summaries[CANDIDATE], summaries[CURRENT]
+    return TotalRatios(
+        **ratios(results[CANDIDATE].total, results[CURRENT].total).model_dump(),
+        cpu_per_request=ratio(new.cpu_ms_per_request, old.cpu_ms_per_request),
+        server_rss_peak=ratio(_peak_mib(new), _peak_mib(old)),
+    )
+
+
+def _peak_mib(summary: ArmSummary) -> float | None:
+    return summary.server_rss.peak_mib if summary.server_rss else None
 
 
 def build_comparison(
     mode: str, settings: dict[str, Any], results: dict[str, ArmResult], limits: Thresholds
-) -> dict[str, Any]:
-    arms = _arms(results)
-    keys = {key for result in results.values() for key in result.operations}
-    volume = {
-        key: sum(r.operations[key].requests for r in results.values() if key in r.operations)
-        for key in keys
-    }
-    operations = []
-    for key in sorted(keys, key=lambda k: (-volume[k], k)):
-        stats: dict[str, OpStats | None] = {arm: results[arm].operations.get(key) for arm in arms}
-        verdict, reasons = judge_operation(mode, stats, limits)
-        row: dict[str, Any] = {"name": key}
-        row |= {arm: s.as_dict() if s else None for arm, s in stats.items()}
-        new, old = stats.get(CANDIDATE), stats.get(CURRENT)
-        row["ratios"] = {"v2/legacy": ratios(new, old) if new and old else None}
-        if "baseline" in stats and stats["baseline"] and old:
-            row["ratios"]["legacy/baseline"] = ratios(old, stats["baseline"])
-        row |= {"verdict": verdict, "reasons": reasons}
-        operations.append(row)
-    totals = {arm: results[arm].total.as_dict() for arm in arms}
-    total_ratios = (
-        ratios(results[CANDIDATE].total, results[CURRENT].total)
-        if CANDIDATE in results and CURRENT in results
-        else None
-    )
-    summaries = {arm: arm_summary(results[arm], mode, settings, limits) for arm in arms}
-    if total_ratios is not None:
-        new_cpu = summaries[CANDIDATE]["cpu_ms_per_request"]
-        old_cpu = summaries[CURRENT]["cpu_ms_per_request"]
-        both = new_cpu is not None and old_cpu is not None
-        total_ratios["cpu_per_request"] = ratio(new_cpu, old_cpu) if both else None
-        new_rss, old_rss = summaries[CANDIDATE]["server_rss"], summaries[CURRENT]["server_rss"]
-        both = new_rss is not None and old_rss is not None
-        total_ratios["server_rss_peak"] = (
-            ratio(new_rss["peak_mib"], old_rss["peak_mib"]) if both else None
-        )
-    failed = [row["name"] for row in operations if row["verdict"] == "fail"]
-    warmup = results[CANDIDATE].warmup if CANDIDATE in results else None
-    if warmup and warmup["failures"] > warmup["requests"] * limits.max_failure_ratio:
-        failed.append(f"v2 warm-up ({warmup['failures']} failures)")
-    return {
-        "mode": mode,
-        "mode_description": MODE_TITLES[mode],
-        "verdict": "fail" if failed else "pass",
-        "failed_checks": failed,
-        "settings": settings | {"thresholds": limits.as_dict()},
-        "arms": summaries,
-        "totals": totals,
-        "total_ratios": {"v2/legacy": total_ratios},
-        "operations": operations,
-        "history": {
+) -> Comparison:
+    arms = [arm for arm in ARM_ORDER if arm in results]
+    run = Settings.model_validate(settings | {"thresholds": limits})
+    volume: dict[str, int] = {}
+    for result in results.values():
+        for key, stats in result.operations.items():
+            volume[key] = volume.get(key, 0) + stats.requests
+    operations = [
+        _operation(key, arms, results, mode, limits)
+        for key in sorted(volume, key=lambda k: (-volume[k], k))
+    ]
+    summaries = {arm: arm_summary(results[arm], run, limits) for arm in arms}
+    both = CANDIDATE in results and CURRENT in results
+    failed = [row.name for row in operations if row.verdict == "fail"]
+    warmup = summaries[CANDIDATE].warmup if CANDIDATE in summaries else None
+    if warmup and warmup.failures > warmup.requests * limits.max_failure_ratio:
+        failed.append(f"v2 warm-up ({warmup.failures} failures)")
+    return Comparison(
+        mode=mode,
+        mode_description=MODE_TITLES[mode],
+        verdict="fail" if failed else "pass",
+        failed_checks=failed,
+        settings=run,
+        arms=summaries,
+        totals={arm: results[arm].total for arm in arms},
+        total_ratios={PAIR: _total_ratios(summaries, results) if both else None},
+        operations=operations,
+        history={
             arm: [[s.t, s.epoch, s.users, s.rps, s.p50, s.p95, s.p99] for s in results[arm].history]
             for arm in arms
         },
-        "history_columns": ["t_s", "epoch", "users", "rps", "p50", "p95", "p99"],
-    }
+    )
 
 
-def _fmt(value: Any, digits: int = 0) -> str:
+def num(value: float | None, digits: int = 0) -> str:
+    """The one number format of the reports: thousands separated, `-` for no value."""
     if value is None:
         return "-"
-    if isinstance(value, float) and digits:
-        return f"{value:,.{digits}f}"
-    return f"{value:,.0f}" if isinstance(value, float) else str(value)
+    return f"{value:,}" if isinstance(value, int) else f"{value:,.{digits}f}"
 
 
-def _ratio(value: float | None) -> str:
+def times(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
 
-def _per_arm(row: dict[str, Any], arms: list[str], key: str, digits: int = 0) -> str:
-    return " / ".join(_fmt(row[arm][key] if row.get(arm) else None, digits) for arm in arms)
+def stat(stats: OpStats | None, key: str, digits: int = 0) -> str:
+    return num(getattr(stats, key) if stats else None, digits)
 
 
-def warmup_text(warmup: dict[str, Any] | None) -> str:
+def warmup_text(warmup: Warmup | None) -> str:
     if warmup is None:
         return "none"
     return (
-        f"{warmup['seconds']:.1f} s ({warmup['requests']:,} requests, "
-        f"{warmup['failures']} failures, not counted)"
+        f"{warmup.seconds:.1f} s ({warmup.requests:,} requests, "
+        f"{warmup.failures} failures, not counted)"
     )
 
 
@@ -120,12 +125,11 @@ WORKER_REPORT_S = 3
 MIN_STEP_S_DISTRIBUTED = 5 * WORKER_REPORT_S
 
 
-def steps_note(comparison: dict[str, Any]) -> str | None:
-    s = comparison["settings"]
-    step_s = s["run_time_s"] / max(s["ramp_steps"], 1)
-    if s["processes"] > 1 and step_s < MIN_STEP_S_DISTRIBUTED:
+def steps_note(s: Settings) -> str | None:
+    step_s = s.run_time_s / max(s.ramp_steps, 1)
+    if s.processes > 1 and step_s < MIN_STEP_S_DISTRIBUTED:
         return (
-            f"With {s['processes']} Locust processes the history arrives in {WORKER_REPORT_S} s "
+            f"With {s.processes} Locust processes the history arrives in {WORKER_REPORT_S} s "
             f"reports: steps of {step_s:g} s are too short to read a rate from (use "
             f"{MIN_STEP_S_DISTRIBUTED} s or more); the totals are exact."
         )
@@ -136,142 +140,135 @@ def ms_text(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f} ms"
 
 
-def rss_text(rss: dict[str, Any] | None) -> str:
+def rss_text(rss: ServerRss | None) -> str:
     """`142 MiB`, or `231 MiB (2 processes)` for a server with workers."""
     if rss is None:
         return "-"
-    text = f"{rss['peak_mib']:,.0f} MiB"
-    return text + (f" ({rss['processes']} processes)" if rss["processes"] > 1 else "")
+    text = f"{num(rss.peak_mib)} MiB"
+    return text + (f" ({rss.processes} processes)" if rss.processes > 1 else "")
 
 
-def cpu_text(usage: dict[str, Any] | None) -> str:
-    if usage is None:
+def cpu_text(cpu: CpuUsage | None) -> str:
+    if cpu is None:
         return "-"
-    cores = ",".join(str(core) for core in usage["server_cores"])
-    text = f"core {cores} {usage['server_cores_busy']:.0%} busy"
-    if "server_itself" in usage:
-        text += (
-            f" (server {usage['server_itself']:.0%}, others {usage['others_on_server_cores']:.0%})"
-        )
-    text += f"; Locust's cores {usage['loadgen_cores_busy']:.0%}"
-    if "locust_core_share" in usage:
-        text += f" (Locust {usage['locust_core_share']:.0%} of a core per process)"
+    text = f"core {','.join(map(str, cpu.server_cores))} {cpu.server_cores_busy:.0%} busy"
+    if cpu.server_itself is not None and cpu.others_on_server_cores is not None:
+        text += f" (server {cpu.server_itself:.0%}, others {cpu.others_on_server_cores:.0%})"
+    text += f"; Locust's cores {cpu.loadgen_cores_busy:.0%}"
+    if cpu.locust_core_share is not None:
+        text += f" (Locust {cpu.locust_core_share:.0%} of a core per process)"
     return text
 
 
-def load_notes(comparison: dict[str, Any]) -> list[str]:
+def load_text(comparison: Comparison, summary: ArmSummary) -> str:
+    if comparison.mode == "rate":
+        return f"{num(summary.achieved_rps, 1)} of {num(summary.offered_rps)} req/s"
+    return f"peak {num(summary.peak_rps, 1)} req/s at {summary.peak_users} users"
+
+
+def load_notes(comparison: Comparison) -> list[str]:
     """Whether every arm got the load it was meant to get, and served it without errors."""
     notes = []
-    for arm, summary in comparison["arms"].items():
-        for problem in summary["loadgen_bottleneck"]:
-            notes.append(f"**{arm}**: {problem}")
-        if summary.get("server_error_lines"):
+    for arm, summary in comparison.arms.items():
+        notes += [f"**{arm}**: {problem}" for problem in summary.loadgen_bottleneck]
+        if summary.server_error_lines:
             notes.append(
-                f"**{arm}**: the server logged {summary['server_error_lines']} error lines "
-                f"({summary['server_log']})"
+                f"**{arm}**: the server logged {summary.server_error_lines} error lines "
+                f"({summary.server_log})"
             )
     return notes
 
 
-def settings_lines(comparison: dict[str, Any]) -> list[str]:
-    s = comparison["settings"]
-    load = f"{s['users']} users, spawn rate {s['spawn_rate']}/s, {s['run_time_s']} s per arm"
-    if comparison["mode"] == "rate":
-        load += f", {s['rate']:g} req/s offered ({s['user_rps']:g} per user)"
+def settings_lines(comparison: Comparison) -> list[str]:
+    s = comparison.settings
+    load = f"{s.users} users, spawn rate {s.spawn_rate}/s, {s.run_time_s} s per arm"
+    if comparison.mode == "rate":
+        load += f", {s.rate:g} req/s offered ({s.user_rps:g} per user)"
     else:
-        load += f", {s['ramp_steps']} steps"
-    tags = "tags " + ", ".join(s["tags"]) if s["tags"] else "all"
+        load += f", {s.ramp_steps} steps"
+    tags = "tags " + ", ".join(s.tags) if s.tags else "all"
     warmup = (
-        f"until every user is set up (login, first lists; at most {s['warmup_max_s']} s), "
-        "not counted"
-        if s["warmup_max_s"] > 0
+        f"until every user is set up (login, first lists; at most {s.warmup_max_s} s), not counted"
+        if s.warmup_max_s > 0
         else "none: the start-up (logins) is counted"
     )
     return [
-        f"Mode: {comparison['mode_description']}",
+        f"Mode: {comparison.mode_description}",
         f"Warm-up: {warmup}",
-        f"Load: {load}; Locust processes: {s['processes']}; flows: {tags}",
-        f"Servers: {s['servers']}",
-        f"Cores: {s['pinning']}",
-        f"Started {s['started_at']} on {s['machine']}",
+        f"Load: {load}; Locust processes: {s.processes}; flows: {tags}",
+        f"Servers: {s.servers}",
+        f"Cores: {s.pinning}",
+        f"Started {s.started_at} on {s.machine}",
     ]
 
 
-def write_markdown(comparison: dict[str, Any], path: Path) -> None:
-    arms = list(comparison["totals"])
-    header = " / ".join(arms)
-    lines = [f"# Load comparison: {comparison['verdict'].upper()}", ""]
+TOTALS_HEAD = ["arm", "requests", "failures", "req/s", "p50 ms", "p95 ms", "p99 ms", "load"]
+TOTALS_HEAD += ["server CPU / request", "server RSS (peak)", "warm-up", "CPU during the arm"]
+
+
+def totals_rows(comparison: Comparison) -> list[list[str]]:
+    """One row of cells per arm, as both reports show it."""
+    rows = []
+    for arm, stats in comparison.totals.items():
+        summary = comparison.arms[arm]
+        cells = [arm, *(stat(stats, key, digits) for key, digits in STAT_COLUMNS)]
+        cells += [load_text(comparison, summary), ms_text(summary.cpu_ms_per_request)]
+        cells += [rss_text(summary.server_rss), warmup_text(summary.warmup), cpu_text(summary.cpu)]
+        rows.append(cells)
+    return rows
+
+
+def _table(head: list[str], align: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def write_markdown(comparison: Comparison, path: Path) -> None:
+    arms = list(comparison.totals)
+    lines = [f"# Load comparison: {comparison.verdict.upper()}", ""]
     lines += [f"- {line}" for line in settings_lines(comparison)] + [""]
     lines += ["## Totals (measured window)", ""]
-    lines += [
-        "| arm | requests | failures | req/s | p50 | p95 | p99 | load | server CPU / request "
-        "| server RSS (peak) | warm-up | CPU during the arm |"
-    ]
-    lines += ["|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|---|"]
-    for arm in arms:
-        t, summary = comparison["totals"][arm], comparison["arms"][arm]
-        if comparison["mode"] == "rate":
-            load = f"{_fmt(summary['achieved_rps'])} of {_fmt(summary['offered_rps'])} req/s"
-        else:
-            load = f"peak {_fmt(summary['peak_rps'])} req/s at {summary['peak_users']} users"
-        lines.append(
-            f"| {arm} | {t['requests']:,} | {t['failures']:,} | {_fmt(t['rps'], 1)} "
-            f"| {_fmt(t['p50'])} | {_fmt(t['p95'])} | {_fmt(t['p99'])} | {load} "
-            f"| {ms_text(summary['cpu_ms_per_request'])} | {rss_text(summary['server_rss'])} "
-            f"| {warmup_text(summary['warmup'])} "
-            f"| {cpu_text(summary['cpu'])} |"
-        )
-    total = comparison["total_ratios"]["v2/legacy"]
+    align = ["---", *["---:"] * 6, "---", "---:", "---:", "---", "---"]
+    lines += _table(TOTALS_HEAD, align, totals_rows(comparison))
+    total = comparison.total_ratios[PAIR]
     if total:
         lines += [
             "",
-            f"v2/legacy overall: req/s {_ratio(total['rps'])}, "
-            f"p50 {_ratio(total['p50'])}, p95 {_ratio(total['p95'])}, "
-            f"p99 {_ratio(total['p99'])}, server CPU per request "
-            f"{_ratio(total.get('cpu_per_request'))}, server RSS (peak) "
-            f"{_ratio(total.get('server_rss_peak'))} (below 1x is faster or cheaper).",
+            f"{PAIR} overall: req/s {times(total.rps)}, p50 {times(total.p50)}, "
+            f"p95 {times(total.p95)}, p99 {times(total.p99)}, server CPU per request "
+            f"{times(total.cpu_per_request)}, server RSS (peak) "
+            f"{times(total.server_rss_peak)} (below 1x is faster or cheaper).",
         ]
     notes = load_notes(comparison)
     lines += ["", "## Load check", ""]
     lines += [f"- {note}" for note in notes] or ["- Every arm got the planned load."]
-    lines += ["", f"## Operations (times in ms; each cell {header})", ""]
-    lines += [
-        "| operation | requests | failures | req/s | p50 | p95 | p99 "
-        "| v2/legacy p50 | v2/legacy p95 | v2/legacy req/s | verdict |"
-    ]
-    lines += ["|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for row in comparison["operations"]:
-        r = row["ratios"]["v2/legacy"] or {}
-        cells = [_per_arm(row, arms, key) for key in ("requests", "failures")]
-        cells.append(_per_arm(row, arms, "rps", 1))
-        cells += [_per_arm(row, arms, key) for key in ("p50", "p95", "p99")]
-        cells += [_ratio(r.get("p50")), _ratio(r.get("p95")), _ratio(r.get("rps"))]
-        verdict = row["verdict"] + (f" ({'; '.join(row['reasons'])})" if row["reasons"] else "")
-        lines.append(f"| `{row['name']}` | " + " | ".join(cells) + f" | {verdict} |")
-    if comparison["mode"] == "ramp":
+    lines += ["", f"## Operations (times in ms; each cell {' / '.join(arms)})", ""]
+    head = ["operation", "requests", "failures", "req/s", "p50", "p95", "p99"]
+    head += [f"{PAIR} p50", f"{PAIR} p95", f"{PAIR} req/s", "verdict"]
+    rows = []
+    for row in comparison.operations:
+        r = row.ratios[PAIR]
+        cells = [" / ".join(stat(row.stats[arm], k, d) for arm in arms) for k, d in STAT_COLUMNS]
+        cells += [times(r.p50), times(r.p95), times(r.rps)] if r else ["-"] * 3
+        reasons = f" ({'; '.join(row.reasons)})" if row.reasons else ""
+        rows.append([f"`{row.name}`", *cells, row.verdict + reasons])
+    lines += _table(head, ["---", *["---:"] * 9, "---"], rows)
+    if comparison.mode == "ramp":
         lines += ["", "## Steps (req/s sustained; rolling p95 ms)", ""]
         for arm in arms:
-            steps = comparison["arms"][arm]["steps"]
-            text = ", ".join(
-                f"{s['users']} users: {s['rps']:g} req/s, p95 {_fmt(s['p95'])}" for s in steps
-            )
+            steps = comparison.arms[arm].steps
+            text = ", ".join(f"{s.users} users: {s.rps:g} req/s, p95 {num(s.p95)}" for s in steps)
             lines.append(f"- {arm}: {text}")
-        if note := steps_note(comparison):
+        if note := steps_note(comparison.settings):
             lines += ["", note]
-    errors = [(arm, e) for arm in arms for e in comparison["arms"][arm]["errors"]]
+    errors = [(arm, e) for arm in arms for e in comparison.arms[arm].errors]
     if errors:
         lines += ["", "## Failures", ""]
-        lines += [
-            f"- {arm}: {e['occurrences']}x {e['method']} {e['name']}: {e['error']}"
-            for arm, e in errors
-        ]
-    lines += [
-        "",
-        "Per-arm Locust reports: "
-        + ", ".join(f"[{arm}]({comparison['arms'][arm]['files']['html']})" for arm in arms),
-    ]
+        lines += [f"- {arm}: {e.occurrences}x {e.method} {e.name}: {e.error}" for arm, e in errors]
+    links = ", ".join(f"[{arm}]({comparison.arms[arm].files['html']})" for arm in arms)
+    lines += ["", "Per-arm Locust reports: " + links]
     path.write_text("\n".join(lines) + "\n")
 
 
-def write_json(comparison: dict[str, Any], path: Path) -> None:
-    path.write_text(json.dumps(comparison, indent=2) + "\n")
+def write_json(comparison: Comparison, path: Path) -> None:
+    path.write_text(comparison.model_dump_json(indent=2) + "\n")

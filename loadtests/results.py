@@ -1,9 +1,10 @@
-"""Reading one arm's Locust output: final statistics, the history over time, its log.
+"""Reading one arm's Locust output: final statistics, the history over time, its notes.
 
 The final numbers come from Locust's `--json-file`, written after the last request: its
 CSV is rewritten once a second and can miss the final second. Percentiles are computed
-from Locust's own response-time histogram, the way Locust computes them. The history
-(`--csv-full-history`) gives throughput and rolling percentiles over time for the charts.
+the way Locust computes them, over its response-time histograms of the rows merged (not
+with Locust's own function: importing `locust` would monkey-patch the runner with gevent).
+The history (`--csv-full-history`) gives throughput and rolling percentiles over time.
 """
 
 from __future__ import annotations
@@ -11,54 +12,16 @@ from __future__ import annotations
 import csv
 import json
 import math
-import re
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# What Locust logs when its own CPU limits the load it can generate (master or workers).
-LOADGEN_CPU_MARKERS = (
-    "CPU usage above",
-    "CPU usage was too high",
-    "exceeded cpu threshold",
-    "CPU usage threshold was exceeded",
-)
+from loadtests.schema import CpuUsage, Failure, LocustNotes, OpStats, ServerRss
+
 AGGREGATED = "Aggregated"
 # Rows only the users' set-up sends; they keep their warm-up numbers (see warmup.py).
 SETUP_OPERATIONS = frozenset({"POST /auth/token", "GET /customers"})
-# What the warm-up (loadtests/warmup.py) logs; the runner reads it back from the log.
-WARMUP_OVER = "warm-up over at {:.3f}, after {:.1f} s: {} requests and {} failures not counted"
-WARMUP_CUT_SHORT = "warm-up cut short: {} of {} users ready"
-_WARMUP_OVER = re.compile(
-    r"warm-up over at ([\d.]+), after ([\d.]+) s: (\d+) requests and (\d+) failures"
-)
-WORKER_WARMUP_OVER = "warm-up over on a worker: {} requests and {} failures not counted"
-_WORKER_WARMUP_OVER = re.compile(r"warm-up over on a worker: (\d+) requests and (\d+) failures")
-_WARMUP_CUT_SHORT = re.compile(r"warm-up cut short: (\d+) of (\d+) users ready")
-
-
-@dataclass(frozen=True)
-class OpStats:
-    """One operation's numbers in one arm (times in milliseconds)."""
-
-    requests: int
-    failures: int
-    rps: float
-    avg: float
-    p50: float
-    p95: float
-    p99: float
-    max: float
-
-    @property
-    def failure_ratio(self) -> float:
-        return self.failures / self.requests if self.requests else 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        values: dict[str, Any] = asdict(self)
-        values["failure_ratio"] = round(self.failure_ratio, 6)
-        return values
 
 
 @dataclass(frozen=True)
@@ -87,22 +50,17 @@ class ArmResult:
     total: OpStats
     history: list[Sample]
     duration_s: float
-    loadgen_warnings: list[str]
-    warmup: dict[str, Any] | None
-    errors: list[dict[str, Any]]
+    notes: LocustNotes
+    errors: list[Failure]
     locust_exit_code: int
     files: dict[str, str] = field(default_factory=dict)
-    cpu: dict[str, Any] | None = None
-    # The server's resident memory over the arm (loadtests/memory.py): peak MiB, processes.
-    server_rss: dict[str, Any] | None = None
+    cpu: CpuUsage | None = None
+    server_rss: ServerRss | None = None
 
 
 def percentile(histogram: Counter[int], count: int, fraction: float) -> float:
     """Locust's percentile over its histogram of rounded response times."""
-    if count == 0:
-        return 0.0
-    wanted = int(count * fraction)
-    seen = 0
+    wanted, seen = int(count * fraction), 0
     for response_time in sorted(histogram, reverse=True):
         seen += histogram[response_time]
         if count - seen <= wanted:
@@ -117,9 +75,11 @@ def _stats(entries: list[dict[str, Any]], duration_s: float) -> OpStats:
     requests = sum(int(e["num_requests"]) for e in entries)
     timed = sum(histogram.values())
     total_time = sum(float(e["total_response_time"]) for e in entries)
+    failures = sum(int(e["num_failures"]) for e in entries)
     return OpStats(
         requests=requests,
-        failures=sum(int(e["num_failures"]) for e in entries),
+        failures=failures,
+        failure_ratio=round(failures / requests, 6) if requests else 0.0,
         rps=round(requests / duration_s, 2) if duration_s > 0 else 0.0,
         avg=round(total_time / timed, 2) if timed else 0.0,
         p50=percentile(histogram, timed, 0.50),
@@ -204,33 +164,12 @@ def read_history(path: Path, reset_at: float | None = None) -> list[Sample]:
     return samples
 
 
-def read_warmup(log: Path) -> dict[str, Any] | None:
-    """How long the warm-up lasted and what it left out, from the Locust log."""
-    text = log.read_text(errors="replace") if log.exists() else ""
-    over = _WARMUP_OVER.search(text)
-    if over is None:
-        return None
-    cut = _WARMUP_CUT_SHORT.search(text)
-    # With several Locust processes each worker drops what it had not reported yet.
-    workers = [(int(r), int(f)) for r, f in _WORKER_WARMUP_OVER.findall(text)]
-    return {
-        "ended_at": float(over.group(1)),
-        "seconds": float(over.group(2)),
-        "requests": int(over.group(3)) + sum(r for r, _ in workers),
-        "failures": int(over.group(4)) + sum(f for _, f in workers),
-        "cut_short": f"only {cut.group(1)} of {cut.group(2)} users were ready" if cut else None,
-    }
+def read_notes(path: Path) -> LocustNotes:
+    """The warm-up's figures and Locust's CPU warnings, as its master wrote them."""
+    return LocustNotes.model_validate_json(path.read_text()) if path.exists() else LocustNotes()
 
 
-def loadgen_warnings(log: Path) -> list[str]:
-    """The lines where Locust says its own CPU was the limit."""
-    if not log.exists():
-        return []
-    lines = log.read_text(errors="replace").splitlines()
-    return [line.strip() for line in lines if any(m in line for m in LOADGEN_CPU_MARKERS)]
-
-
-def read_errors(path: Path, limit: int = 10) -> list[dict[str, Any]]:
+def read_errors(path: Path, limit: int = 10) -> list[Failure]:
     """The most frequent failures (Locust's failures CSV, as of its last write)."""
     if not path.exists():
         return []
@@ -238,11 +177,11 @@ def read_errors(path: Path, limit: int = 10) -> list[dict[str, Any]]:
         rows = list(csv.DictReader(file))
     rows.sort(key=lambda row: -int(row["Occurrences"]))
     return [
-        {
-            "method": row["Method"],
-            "name": row["Name"],
-            "error": row["Error"],
-            "occurrences": int(row["Occurrences"]),
-        }
+        Failure(
+            method=row["Method"],
+            name=row["Name"],
+            error=row["Error"],
+            occurrences=int(row["Occurrences"]),
+        )
         for row in rows[:limit]
     ]

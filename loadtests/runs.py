@@ -10,16 +10,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadtests import cpu
-from loadtests.memory import PeakRss
-from loadtests.results import (
-    ArmResult,
-    loadgen_warnings,
-    read_errors,
-    read_final_stats,
-    read_history,
-    read_warmup,
-)
+from loadtests import usage
+from loadtests.results import ArmResult, read_errors, read_final_stats, read_history, read_notes
 from loadtests.servers import Pinning, Process, free_port, tail
 
 HERE = Path(__file__).resolve().parent
@@ -33,7 +25,11 @@ _TIMESPAN = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
 
 def parse_timespan(text: str) -> int:
-    """Seconds in `90`, `90s`, `1m30s` or `1h` (Locust's --run-time syntax)."""
+    """Seconds in `90`, `90s`, `1m30s` or `1h` (Locust's --run-time syntax).
+
+    Not Locust's own `parse_timespan`: importing anything of `locust` monkey-patches the
+    importing process with gevent, and the runner is a plain threaded program.
+    """
     text = text.strip().lower()
     if text.isdigit():
         return int(text)
@@ -108,6 +104,7 @@ def locust_command(plan: LoadPlan, arm: Arm, host: str, out: Path, pinning: Pinn
         command += ["--measure-s", str(plan.run_time_s), "--warmup-max-s", str(plan.warmup_max_s)]
     command += ["--csv", str(out / arm.name), "--csv-full-history"]
     command += ["--html", str(out / f"{arm.name}.html"), "--json-file", str(out / arm.name)]
+    command += ["--notes-file", str(out / f"{arm.name}.notes.json")]
     if plan.mode == "ramp":
         command += ["--ramp-steps", str(plan.ramp_steps)]
     if plan.processes > 1:
@@ -138,9 +135,9 @@ def run_load(
     out.mkdir(parents=True, exist_ok=True)
     log = out / f"{arm.name}.locust.log"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    before, locust_before = cpu.sample(server_pgid), cpu.children_cpu_s()
+    before, locust_before = usage.sample(server_pgid), usage.children_cpu_s()
     started = time.monotonic()
-    with PeakRss(server_pgid) as rss:
+    with usage.PeakRss(server_pgid) as rss:
         locust = Process(locust_command(plan, arm, host, out, pinning), log=log, env=env)
         try:
             exit_code = locust.wait(plan.locust_run_time_s + LOCUST_GRACE_S)
@@ -151,12 +148,14 @@ def run_load(
             locust.stop()
     result = read_arm(arm, host, out, exit_code, plan.run_time_s)
     result.server_rss = rss.summary()
-    result.cpu = cpu.usage(before, cpu.sample(server_pgid), pinning.server, pinning.loadgen)
-    if result.cpu is not None:
+    cpu = usage.usage(before, usage.sample(server_pgid), pinning.server, pinning.loadgen)
+    if cpu is not None:
         # Locust is the only child that ended meanwhile: the children's time grew by its own.
-        used = cpu.children_cpu_s() - locust_before
+        used = usage.children_cpu_s() - locust_before
         per_process = used / max(time.monotonic() - started, 1e-9) / plan.processes
-        result.cpu |= {"locust_cpu_s": round(used, 2), "locust_core_share": round(per_process, 3)}
+        share = {"locust_cpu_s": round(used, 2), "locust_core_share": round(per_process, 3)}
+        cpu = cpu.model_copy(update=share)
+    result.cpu = cpu
     return result
 
 
@@ -173,17 +172,16 @@ def read_arm(
         operations, total, duration = read_final_stats(final, arm.prefix, window_s)
     except ValueError as exc:
         raise LoadRunError(f"{exc}\n{tail(log)}") from None
-    warmup = read_warmup(log)
+    notes = read_notes(out / f"{arm.name}.notes.json")
     return ArmResult(
         arm=arm.name,
         prefix=arm.prefix,
         host=host,
         operations=operations,
         total=total,
-        history=read_history(history, warmup["ended_at"] if warmup else None),
+        history=read_history(history, notes.warmup.ended_at if notes.warmup else None),
         duration_s=duration,
-        loadgen_warnings=loadgen_warnings(log),
-        warmup=warmup,
+        notes=notes,
         errors=read_errors(out / f"{arm.name}_failures.csv"),
         locust_exit_code=exit_code,
         files={
@@ -192,6 +190,7 @@ def read_arm(
             "history_csv": f"{arm.name}_stats_history.csv",
             "failures_csv": f"{arm.name}_failures.csv",
             "json": final.name,
+            "notes": f"{arm.name}.notes.json",
             "log": log.name,
         },
     )

@@ -5,7 +5,7 @@
 
 Starts the carrier stub and the gateway (`gateway serve`, one process) on a fresh database,
 runs Locust's `LegacyUser` and `V2User` together in one headless run, and samples the
-server from /proc while it runs: resident memory, threads, open file descriptors, database
+server (psutil) while it runs: resident memory, threads, open file descriptors, database
 connections. The server and Locust run on different cores when `taskset` is there.
 
 It fails (exit status 1) unless:
@@ -23,20 +23,21 @@ It fails (exit status 1) unless:
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from loadtests.results import read_final_stats
 from loadtests.servers import (
     Pinning,
     Process,
@@ -70,10 +71,10 @@ class Check:
 
 
 class Probe:
-    """Reads one process's figures from /proc, and its connections to the database."""
+    """Reads one process's figures (psutil), and its connections to the database."""
 
     def __init__(self, pid: int, database_url: str) -> None:
-        self.pid = pid
+        self.process = psutil.Process(pid)
         self.database_url = database_url
         self.sqlite_file = (
             os.path.realpath(make_url(database_url).database or "")
@@ -84,21 +85,20 @@ class Probe:
         self.started = time.monotonic()
 
     def sample(self) -> Sample:
-        status = Path(f"/proc/{self.pid}/status").read_text()
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        return Sample(
-            at_s=time.monotonic() - self.started,
-            rss_mib=int(fields["VmRSS"].split()[0]) / 1024,
-            threads=int(fields["Threads"]),
-            fds=len(os.listdir(f"/proc/{self.pid}/fd")),
-            db_connections=self.db_connections(),
-        )
+        with self.process.oneshot():
+            return Sample(
+                at_s=time.monotonic() - self.started,
+                rss_mib=self.process.memory_info().rss / 2**20,
+                threads=self.process.num_threads(),
+                fds=self.process.num_fds(),
+                db_connections=self.db_connections(),
+            )
 
     def db_connections(self) -> int:
         if self.sqlite_file is not None:
             # Each SQLite connection holds the database file open (the -wal and -shm files
             # are opened once per connection too, but not counted here).
-            return sum(1 for target in self._fd_targets() if target == self.sqlite_file)
+            return sum(1 for file in self.process.open_files() if file.path == self.sqlite_file)
         return self._pg_count(idle_in_transaction=False)
 
     def idle_in_transaction(self) -> int:
@@ -115,14 +115,6 @@ class Probe:
             count = conn.scalar(text(query), {"idle_in_transaction": idle_in_transaction})
         return int(count or 0)
 
-    def _fd_targets(self) -> Iterator[str]:
-        folder = f"/proc/{self.pid}/fd"
-        for name in os.listdir(folder):
-            try:
-                yield os.readlink(f"{folder}/{name}")
-            except OSError:
-                continue  # closed between listing and reading
-
     def close(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
@@ -130,14 +122,6 @@ class Probe:
 
 def _monitor(database_url: str) -> Engine:
     return create_engine(sync_url(database_url), pool_size=1, max_overflow=0)
-
-
-def _locust_totals(stats_csv: Path) -> tuple[int, int]:
-    with stats_csv.open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            if row["Name"] == "Aggregated":
-                return int(row["Request Count"]), int(row["Failure Count"])
-    raise RuntimeError(f"no Aggregated row in {stats_csv}")
 
 
 def _halves(samples: Sequence[Sample], warmup_s: float) -> tuple[list[Sample], list[Sample]]:
@@ -287,7 +271,8 @@ def run(options: argparse.Namespace) -> int:
         load += ["--users", str(options.users), "--spawn-rate", str(options.users)]
         load += ["--run-time", f"{options.duration:g}s", "--user-rps", str(options.user_rps)]
         # Both classes in one run: the two stacks share the server, as in production.
-        load += ["--csv", str(workdir / "soak"), "--only-summary", "LegacyUser", "V2User"]
+        load += ["--csv", str(workdir / "soak"), "--json-file", str(workdir / "soak")]
+        load += ["--only-summary", "LegacyUser", "V2User"]
         locust = Process(
             [*pinning.prefix(pinning.loadgen), *python, *load],
             log=workdir / "locust.log",
@@ -307,7 +292,11 @@ def run(options: argparse.Namespace) -> int:
         end = probe.sample()
         idle_in_transaction = probe.idle_in_transaction()
 
-        requests, failures = _locust_totals(workdir / "soak_stats.csv")
+        try:
+            total = read_final_stats(workdir / "soak.json", prefix="")[1]
+            requests, failures = total.requests, total.failures
+        except ValueError:  # no requests at all: the check below says so
+            requests = failures = 0
         warmup = options.warmup if options.warmup is not None else options.duration / 4
         # Each stack's pool may keep pool_size connections, the health check one, and on
         # SQLite v2 has one more for its writers.

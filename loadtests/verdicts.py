@@ -7,39 +7,24 @@ it compares: the requests per second v2 sustains against legacy's. Failures coun
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
-
-from loadtests.results import SETUP_OPERATIONS, ArmResult, OpStats, Sample
+from loadtests.results import SETUP_OPERATIONS, ArmResult, Sample
+from loadtests.schema import ArmSummary, CpuUsage, OpStats, Ratios, Settings, Step, Thresholds
 
 CANDIDATE, CURRENT = "v2", "legacy"
 
 
-@dataclass(frozen=True)
-class Thresholds:
-    max_p95_ratio: float = 1.0
-    # Locust rounds times under 100 ms to whole milliseconds: a 1 ms step is not a regression.
-    p95_slack_ms: float = 2.0
-    max_failure_ratio: float = 0.001
-    min_rps_ratio: float = 1.0
-    # Fewer requests than this in an arm (logins, set-up lists) say nothing about latency.
-    min_requests: int = 50
-    # An arm that got less than this share of the offered rate did not get the same load.
-    min_achieved_share: float = 0.95
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    """None where either figure is unknown, or the denominator is 0."""
+    return round(numerator / denominator, 3) if numerator is not None and denominator else None
 
 
-def ratio(numerator: float, denominator: float) -> float | None:
-    return round(numerator / denominator, 3) if denominator else None
-
-
-def ratios(candidate: OpStats, current: OpStats) -> dict[str, float | None]:
-    return {
-        key: ratio(getattr(candidate, key), getattr(current, key))
-        for key in ("rps", "p50", "p95", "p99")
-    }
+def ratios(candidate: OpStats, current: OpStats) -> Ratios:
+    return Ratios(
+        rps=ratio(candidate.rps, current.rps),
+        p50=ratio(candidate.p50, current.p50),
+        p95=ratio(candidate.p95, current.p95),
+        p99=ratio(candidate.p99, current.p99),
+    )
 
 
 def judge_operation(
@@ -91,7 +76,7 @@ def steady_rate(history: list[Sample], users: int) -> float | None:
     return round((full[-1].total_requests - full[0].total_requests) / (full[-1].t - full[0].t), 1)
 
 
-def ramp_steps(history: list[Sample]) -> list[dict[str, Any]]:
+def ramp_steps(history: list[Sample]) -> list[Step]:
     """Per user-count step: the rate it sustained and its p95 (Locust's 10 s rolling p95)."""
     groups: list[list[Sample]] = []
     for sample in measured(history):
@@ -109,9 +94,7 @@ def ramp_steps(history: list[Sample]) -> list[dict[str, Any]]:
         if span <= 0:
             continue
         rate = (settled[-1].total_requests - settled[0].total_requests) / span
-        steps.append(
-            {"users": group[0].users, "rps": round(rate, 1), "p95": settled[-1].p95, "s": span}
-        )
+        steps.append(Step(users=group[0].users, rps=round(rate, 1), p95=settled[-1].p95, s=span))
     return steps
 
 
@@ -121,28 +104,28 @@ MAX_FOREIGN_CPU = 0.10
 MAX_LOADGEN_CPU = 0.90
 
 
-def cpu_notes(usage: dict[str, Any] | None, *, pinned: bool) -> list[str]:
+def cpu_notes(cpu: CpuUsage | None, *, pinned: bool) -> list[str]:
     """What the cores' use says about the arm (only meaningful when the server was pinned)."""
-    if usage is None or not pinned:
+    if cpu is None or not pinned:
         return []
     notes = []
-    cores = ",".join(str(core) for core in usage["server_cores"])
-    others = usage.get("others_on_server_cores", 0.0)
+    cores = ",".join(str(core) for core in cpu.server_cores)
+    others = cpu.others_on_server_cores or 0.0
     if others > MAX_FOREIGN_CPU:
         notes.append(
             f"other processes kept the server's core {cores} busy {others:.0%} of the time: "
             "this arm's numbers are disturbed"
         )
-    locust = usage.get("locust_core_share")
+    locust = cpu.locust_core_share
     if locust is not None and locust > MAX_LOADGEN_CPU:
         notes.append(
             f"Locust used {locust:.0%} of a core per process: it may have limited the load "
             "(more --processes)"
         )
-    elif usage["loadgen_cores_busy"] > MAX_LOADGEN_CPU:
+    elif cpu.loadgen_cores_busy > MAX_LOADGEN_CPU:
         share = "" if locust is None else f", Locust itself {locust:.0%} of a core"
         notes.append(
-            f"the load generator's cores were {usage['loadgen_cores_busy']:.0%} busy{share}: "
+            f"the load generator's cores were {cpu.loadgen_cores_busy:.0%} busy{share}: "
             "other processes there may have slowed it"
         )
     return notes
@@ -151,55 +134,58 @@ def cpu_notes(usage: dict[str, Any] | None, *, pinned: bool) -> list[str]:
 def cpu_per_request(result: ArmResult) -> float | None:
     """Server CPU per request over the Locust run: robust where latency is not, since other
     processes on the core slow the server down but do not add to its own CPU time."""
-    if result.cpu is None or "server_cpu_s" not in result.cpu:
+    if result.cpu is None or result.cpu.server_cpu_s is None:
         return None
-    requests = result.total.requests + (result.warmup["requests"] if result.warmup else 0)
-    return round(result.cpu["server_cpu_s"] * 1000 / requests, 3) if requests else None
+    warmup = result.notes.warmup
+    requests = result.total.requests + (warmup.requests if warmup else 0)
+    return round(result.cpu.server_cpu_s * 1000 / requests, 3) if requests else None
 
 
-def arm_summary(
-    result: ArmResult, mode: str, plan: dict[str, Any], limits: Thresholds
-) -> dict[str, Any]:
+def arm_summary(result: ArmResult, settings: Settings, limits: Thresholds) -> ArmSummary:
     """What the report says about an arm as a whole, including whether its load was valid."""
-    summary: dict[str, Any] = {
-        "host": result.host,
-        "prefix": result.prefix,
-        "files": result.files,
-        "locust_exit_code": result.locust_exit_code,
-        "errors": result.errors,
-    }
-    summary["warmup"] = result.warmup
-    summary["cpu"] = result.cpu
-    summary["cpu_ms_per_request"] = cpu_per_request(result)
-    summary["server_rss"] = result.server_rss
+    warmup = result.notes.warmup
     bottleneck = []
-    if result.warmup and result.warmup["cut_short"]:
-        bottleneck.append(f"the warm-up was cut short: {result.warmup['cut_short']}")
-    if result.warmup and result.warmup["failures"]:
-        bottleneck.append(f"{result.warmup['failures']} failures during the warm-up (see Failures)")
-    if result.loadgen_warnings:
-        bottleneck.append(f"Locust's CPU warning: {result.loadgen_warnings[0]}")
-    bottleneck += cpu_notes(result.cpu, pinned=plan.get("pinned", False))
-    if mode == "rate":
-        offered = float(plan["rate"])
-        achieved = steady_rate(result.history, int(plan["users"]))
-        if result.warmup is not None and result.duration_s > 0:
+    if warmup and warmup.cut_short:
+        bottleneck.append(f"the warm-up was cut short: {warmup.cut_short}")
+    if warmup and warmup.failures:
+        bottleneck.append(f"{warmup.failures} failures during the warm-up (see Failures)")
+    if result.notes.loadgen_warnings:
+        bottleneck.append(f"Locust's CPU warning: {result.notes.loadgen_warnings[0]}")
+    bottleneck += cpu_notes(result.cpu, pinned=settings.pinned)
+    offered = achieved = None
+    steps: list[Step] = []
+    if settings.mode == "rate":
+        offered = settings.rate
+        achieved = steady_rate(result.history, settings.users)
+        if warmup is not None and result.duration_s > 0:
             # After the warm-up every user runs for the whole window: the final counts are
             # exact, where the history lags (workers report every few seconds).
             paced = sum(
                 s.requests for k, s in result.operations.items() if k not in SETUP_OPERATIONS
             )
             achieved = round(paced / result.duration_s, 1)
-        summary |= {"offered_rps": offered, "achieved_rps": achieved}
-        if achieved is not None and achieved < offered * limits.min_achieved_share:
+        if achieved is not None and achieved < settings.rate * limits.min_achieved_share:
             bottleneck.append(
-                f"achieved {achieved:g} of {offered:g} req/s offered: the load generator "
+                f"achieved {achieved:g} of {settings.rate:g} req/s offered: the load generator "
                 "or the server could not keep the pace, so arms may not have had equal load"
             )
     else:
         steps = ramp_steps(result.history)
-        peak = max(steps, key=lambda step: step["rps"], default=None)
-        summary |= {"steps": steps, "peak_rps": peak["rps"] if peak else None}
-        summary["peak_users"] = peak["users"] if peak else None
-    summary["loadgen_bottleneck"] = bottleneck
-    return summary
+    peak = max(steps, key=lambda step: step.rps, default=None)
+    return ArmSummary(
+        host=result.host,
+        prefix=result.prefix,
+        files=result.files,
+        locust_exit_code=result.locust_exit_code,
+        errors=result.errors,
+        warmup=warmup,
+        cpu=result.cpu,
+        cpu_ms_per_request=cpu_per_request(result),
+        server_rss=result.server_rss,
+        offered_rps=offered,
+        achieved_rps=achieved,
+        steps=steps,
+        peak_rps=peak.rps if peak else None,
+        peak_users=peak.users if peak else None,
+        loadgen_bottleneck=bottleneck,
+    )
