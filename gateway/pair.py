@@ -18,6 +18,7 @@ from wsgiref.types import WSGIApplication
 
 from starlette.types import ASGIApp
 
+from gateway.ledger.model import Ledger
 from gateway.loading import ImportStringError, load
 from gateway.responses import ErrorFormat, problem_details
 from gateway.settings import GatewaySettings
@@ -38,6 +39,8 @@ class AppPair:
     # What the pair opens for as long as the gateway serves (engines, clients), besides
     # the v2 app's own lifespan, which the gateway runs itself.
     lifespan: Callable[[], AbstractAsyncContextManager[None]] | None = None
+    # The legacy routes and their v2 counterparts (gateway/ledger); None: no cutover.
+    ledger: Ledger | None = None
 
     def __post_init__(self) -> None:
         if self.legacy is None and self.v2 is None:

@@ -1,0 +1,1 @@
+"""The route ledger: which implementation serves each legacy route, and how it moves."""
