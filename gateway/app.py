@@ -22,6 +22,9 @@ from starlette.types import ASGIApp
 
 from gateway.body_limit import BodyLimits
 from gateway.docs import install_docs
+from gateway.ledger.dispatch import LedgerDispatch
+from gateway.ledger.memory import MemoryStatuses
+from gateway.ledger.model import RouteStatuses
 from gateway.legacy_mount import LegacyMount
 from gateway.observability import METRICS_PATH, install_observability
 from gateway.pair import AppPair, ReadinessCheck
@@ -50,7 +53,11 @@ def error_formats(settings: GatewaySettings, pair: AppPair) -> ErrorFormats:
     )
 
 
-def create_gateway(settings: GatewaySettings, pair: AppPair) -> FastAPI:
+def create_gateway(
+    settings: GatewaySettings, pair: AppPair, *, statuses: RouteStatuses | None = None
+) -> FastAPI:
+    """`statuses` says which state each route of `pair.ledger` is in; without it, every
+    route is `legacy` (in this process's memory) until changed."""
     errors = error_formats(settings, pair)
     legacy = (
         None
@@ -87,7 +94,20 @@ def create_gateway(settings: GatewaySettings, pair: AppPair) -> FastAPI:
     app.errors = errors
     app.state.legacy_mount = legacy
     _install_error_handlers(app, errors)
-    if legacy is not None:
+    app.state.ledger_dispatch = None
+    if legacy is not None and pair.ledger is not None:
+        dispatch = LedgerDispatch(
+            legacy,
+            ledger=pair.ledger,
+            statuses=statuses or MemoryStatuses(pair.ledger),
+            v2=pair.v2,
+            legacy_prefix=settings.legacy_prefix,
+            v2_prefix=settings.v2_prefix,
+            legacy_errors=pair.legacy_errors,
+        )
+        app.state.ledger_dispatch = dispatch
+        app.mount(settings.legacy_prefix, dispatch)
+    elif legacy is not None:
         app.mount(settings.legacy_prefix, legacy)
     if pair.v2 is not None:
         app.mount(settings.v2_prefix, pair.v2)

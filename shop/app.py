@@ -14,6 +14,7 @@ import v2_fastapi
 from gateway.app import create_gateway
 from gateway.pair import AppPair
 from shop.errors import legacy_error
+from shop.ledger import shop_ledger
 from shop.settings import ShopSettings
 from shop_core.database import create_async_db_engine
 
@@ -48,6 +49,7 @@ def build_pair(settings: ShopSettings) -> AppPair:
         legacy_errors=legacy_error,
         checks={"database": database},
         lifespan=lifespan,
+        ledger=shop_ledger(),
     )
 
 

@@ -10,12 +10,14 @@ every process and every host serves the same one. A `RouteChange` records each c
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gateway.ledger.rules import Converter
 
 
 class RouteState(StrEnum):
@@ -128,6 +130,8 @@ class Ledger:
     """Every legacy route of a pair, each paired with v2 or marked legacy-only."""
 
     routes: tuple[LedgerRoute, ...]
+    # The legacy app's own placeholder types beyond Werkzeug's (`<id:...>`), by name.
+    converters: Mapping[str, Converter] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         ids = [route.id for route in self.routes]

@@ -60,13 +60,14 @@ def log_access(
     so that nothing is built for a record nobody wants)."""
     duration_ms = round(seconds * 1000, 2)
     access_log.info(
-        "%s %s %s %s %d %.2fms",
+        "%s %s %s %s %d %.2fms served_by=%s",
         client,
         stack,
         method,
         route,
         status,
         duration_ms,
+        served_by,
         extra={
             "request_id": request_id,
             "stack": stack,

@@ -34,6 +34,7 @@ from starlette.routing import BaseRoute, Mount
 import legacy_flask
 from gateway.background_server import BackgroundServer
 from gateway.docs import ASSETS_URL
+from gateway.ledger.dispatch import LedgerDispatch
 from gateway.legacy_mount import LegacyMount
 from shop.settings import ShopSettings
 from shop_core.models import User
@@ -140,7 +141,9 @@ def route_tables(gateway: BackgroundServer, settings: ShopSettings) -> dict[str,
     assert isinstance(root, FastAPI)
     gateway_keys, mounts = _starlette_routes(root.routes)
     assert set(mounts) == GATEWAY_MOUNTS, f"unclassified mounts: {set(mounts) - GATEWAY_MOUNTS}"
-    assert isinstance(mounts["/legacy"], LegacyMount)
+    # The route ledger's dispatch, in front of the Flask app's mount.
+    assert isinstance(mounts["/legacy"], LedgerDispatch)
+    assert isinstance(mounts["/legacy"].legacy, LegacyMount)
     v2 = mounts["/v2"]
     assert isinstance(v2, FastAPI)
     v2_keys, v2_mounts = _starlette_routes(v2.routes)

@@ -23,6 +23,7 @@ from sqlalchemy.pool import QueuePool
 from starlette.routing import Mount
 
 from gateway.background_server import BackgroundServer
+from gateway.ledger.dispatch import LedgerDispatch
 from gateway.legacy_mount import LegacyMount
 from legacy_flask.db import get_engine
 from shop.app import create_app
@@ -75,9 +76,11 @@ def _served(database_url: str, tokens: dict[str, str], **overrides: Any) -> Iter
 
 def legacy_mount(app: FastAPI) -> LegacyMount:
     mounts = [route for route in app.routes if isinstance(route, Mount)]
-    mount = next(route.app for route in mounts if route.path == "/legacy")
-    assert isinstance(mount, LegacyMount)
-    return mount
+    dispatch = next(route.app for route in mounts if route.path == "/legacy")
+    # Behind the route ledger's dispatch, which serves the routes that are not cut over with it.
+    assert isinstance(dispatch, LedgerDispatch)
+    assert isinstance(dispatch.legacy, LegacyMount)
+    return dispatch.legacy
 
 
 def _order_id(served: Served, unique: str) -> int:

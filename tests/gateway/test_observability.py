@@ -409,7 +409,7 @@ def test_access_log_text_has_one_readable_line_per_request_and_no_secret(
     _secret_request(server, "/legacy/items/8675309", "text-legacy")
     (line,) = out.getvalue().splitlines()
     assert " INFO gateway.access [text-legacy] 127.0.0.1 legacy GET /items/{item_id} 200 " in line
-    assert line.endswith("ms")
+    assert line.endswith("ms served_by=legacy")
     assert not any(secret in line for secret in SECRETS)
 
 
