@@ -48,6 +48,8 @@ def build_pair(settings: ShopSettings) -> AppPair:
         legacy_errors=legacy_error,
         checks={"database": database},
         lifespan=lifespan,
+        # The route statuses live beside the shop's rows unless the team names another place.
+        control_database_url=settings.database_url,
     )
 
 
