@@ -22,6 +22,8 @@ from starlette.types import ASGIApp
 
 from gateway.body_limit import BodyLimits
 from gateway.docs import install_docs
+from gateway.ledger.admin_docs import with_admin
+from gateway.ledger.control import control_plane
 from gateway.legacy_mount import LegacyMount
 from gateway.observability import METRICS_PATH, install_observability
 from gateway.pair import AppPair, ReadinessCheck
@@ -63,9 +65,15 @@ def create_gateway(settings: GatewaySettings, pair: AppPair) -> FastAPI:
         )
     )
 
+    # The control plane (gateway/ledger/control.py): the route statuses, kept fresh from
+    # the control database for as long as the gateway serves, and the admin API.
+    control = control_plane(settings, pair)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as resources:
+            if control is not None:
+                await resources.enter_async_context(control.statuses.polling())
             v2_router = getattr(pair.v2, "router", None)
             if v2_router is not None and hasattr(v2_router, "lifespan_context"):
                 await resources.enter_async_context(v2_router.lifespan_context(pair.v2))
@@ -86,6 +94,9 @@ def create_gateway(settings: GatewaySettings, pair: AppPair) -> FastAPI:
     )
     app.errors = errors
     app.state.legacy_mount = legacy
+    app.state.route_statuses = None if control is None else control.statuses
+    if control is not None and control.router is not None:
+        app.include_router(control.router)
     _install_error_handlers(app, errors)
     if legacy is not None:
         app.mount(settings.legacy_prefix, legacy)
@@ -93,7 +104,9 @@ def create_gateway(settings: GatewaySettings, pair: AppPair) -> FastAPI:
         app.mount(settings.v2_prefix, pair.v2)
     _install_health(app, settings, pair, legacy)
     if isinstance(pair.v2, FastAPI):
-        _install_v2_docs(app, pair.v2, settings.v2_prefix)
+        _install_v2_docs(
+            app, pair.v2, settings.v2_prefix, admin=None if control is None else control.openapi
+        )
     install_observability(
         app,
         stacks={settings.legacy_prefix: "legacy", settings.v2_prefix: "v2"},
@@ -190,8 +203,11 @@ def _install_health(
         return JSONResponse(body, status_code=200 if ready else 503)
 
 
-def _install_v2_docs(app: FastAPI, v2: FastAPI, prefix: str) -> None:
-    """The gateway's documentation is the v2 API's: that is what new clients integrate with."""
+def _install_v2_docs(
+    app: FastAPI, v2: FastAPI, prefix: str, *, admin: dict[str, Any] | None = None
+) -> None:
+    """The gateway's documentation is the v2 API's: that is what new clients integrate with
+    (and the admin API's, under its own tag, when it is served)."""
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi() -> JSONResponse:
@@ -199,6 +215,8 @@ def _install_v2_docs(app: FastAPI, v2: FastAPI, prefix: str) -> None:
         if "servers" not in document:
             # Paths in the document are the app's own; clients call them under the prefix.
             document = {**document, "servers": [{"url": prefix}]}
+        if admin is not None:
+            document = with_admin(document, admin)
         return JSONResponse(document)
 
     install_docs(app, openapi_url="/openapi.json", title=v2.title)

@@ -113,20 +113,24 @@ class DatabaseStatuses:
         background task that polls until the context ends; the engine is closed after."""
         try:
             await self.refresh()
-            task = asyncio.create_task(self._poll(), name="gateway route statuses")
+            stop = asyncio.Event()
+            task = asyncio.create_task(self._poll(stop), name="gateway route statuses")
             try:
                 yield
             finally:
-                task.cancel()
-                with suppress(asyncio.CancelledError):
-                    await task
+                # Not cancelled: a poll in flight runs in a thread, which would go on with
+                # its connection after the engine is closed; it ends at its next turn.
+                stop.set()
+                await task
         finally:
             await asyncio.to_thread(self._engine.dispose)
 
-    async def _poll(self) -> None:
+    async def _poll(self, stop: asyncio.Event) -> None:
         failing = False
-        while True:
-            await asyncio.sleep(self.poll_interval_s)
+        while not stop.is_set():
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.poll_interval_s)
+                return
             try:
                 await self.refresh()
             except Exception:
@@ -181,6 +185,12 @@ class DatabaseStatuses:
             before = _status(row, "")
             after = edit(before)
             check_change(self.ledger, route_id, after)
+            # As it will be loaded again: every process serves the same instants, in UTC.
+            after = RouteStatus(
+                state=after.state,
+                deprecation=_utc(after.deprecation),
+                sunset=_utc(after.sunset),
+            )
             conn.execute(
                 update(route_status)
                 .where(route_status.c.route_id == route_id)
@@ -244,6 +254,10 @@ def _ensure_row(conn: Connection, route_id: str, now: datetime) -> None:
     }
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     conn.execute(dialect.insert(route_status).values(**values).on_conflict_do_nothing())
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(UTC)
 
 
 def _status(row: Any, prefix: str) -> RouteStatus:
