@@ -10,7 +10,7 @@ holds every request to the same limits, whichever side serves it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -22,9 +22,11 @@ from starlette.types import ASGIApp
 
 from gateway.body_limit import BodyLimits
 from gateway.docs import install_docs
+from gateway.ledger.admin_docs import with_admin
+from gateway.ledger.control import ControlPlane, control_plane
 from gateway.ledger.dispatch import LedgerDispatch
 from gateway.ledger.memory import MemoryStatuses
-from gateway.ledger.model import RouteStatuses
+from gateway.ledger.model import Ledger, RouteStatuses
 from gateway.legacy_mount import LegacyMount
 from gateway.observability import METRICS_PATH, install_observability
 from gateway.pair import AppPair, ReadinessCheck
@@ -33,6 +35,8 @@ from gateway.security_headers import SecurityHeaders
 from gateway.settings import GatewaySettings
 
 CHECK_TIMEOUT_S = 2.0
+# The check /health adds when route statuses come from a control database.
+ROUTE_STATUSES_CHECK = "route_statuses"
 
 
 class _Gateway(FastAPI):
@@ -70,9 +74,15 @@ def create_gateway(
         )
     )
 
+    # The control plane (gateway/ledger/control.py): the route statuses, kept fresh from
+    # the control database for as long as the gateway serves, and the admin API.
+    control = control_plane(settings, pair)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as resources:
+            if control is not None:
+                await resources.enter_async_context(control.statuses.polling())
             v2_router = getattr(pair.v2, "router", None)
             if v2_router is not None and hasattr(v2_router, "lifespan_context"):
                 await resources.enter_async_context(v2_router.lifespan_context(pair.v2))
@@ -93,13 +103,16 @@ def create_gateway(
     )
     app.errors = errors
     app.state.legacy_mount = legacy
+    app.state.route_statuses = None if control is None else control.statuses
+    if control is not None and control.router is not None:
+        app.include_router(control.router)
     _install_error_handlers(app, errors)
     app.state.ledger_dispatch = None
     if legacy is not None and pair.ledger is not None:
         dispatch = LedgerDispatch(
             legacy,
             ledger=pair.ledger,
-            statuses=statuses or MemoryStatuses(pair.ledger),
+            statuses=statuses or _served_statuses(control, pair.ledger),
             v2=pair.v2,
             legacy_prefix=settings.legacy_prefix,
             v2_prefix=settings.v2_prefix,
@@ -111,9 +124,14 @@ def create_gateway(
         app.mount(settings.legacy_prefix, legacy)
     if pair.v2 is not None:
         app.mount(settings.v2_prefix, pair.v2)
-    _install_health(app, settings, pair, legacy)
+    checks = dict(pair.checks)
+    if control is not None:
+        checks[ROUTE_STATUSES_CHECK] = control.statuses.loaded
+    _install_health(app, settings, pair, checks, legacy)
     if isinstance(pair.v2, FastAPI):
-        _install_v2_docs(app, pair.v2, settings.v2_prefix)
+        _install_v2_docs(
+            app, pair.v2, settings.v2_prefix, admin=None if control is None else control.openapi
+        )
     install_observability(
         app,
         stacks={settings.legacy_prefix: "legacy", settings.v2_prefix: "v2"},
@@ -174,7 +192,11 @@ async def _run_check(check: ReadinessCheck) -> bool:
 
 
 def _install_health(
-    app: FastAPI, settings: GatewaySettings, pair: AppPair, legacy: LegacyMount | None
+    app: FastAPI,
+    settings: GatewaySettings,
+    pair: AppPair,
+    checks: Mapping[str, ReadinessCheck],
+    legacy: LegacyMount | None,
 ) -> None:
     @app.get("/health", include_in_schema=False)
     async def health() -> JSONResponse:
@@ -184,8 +206,8 @@ def _install_health(
         thread frees, and a load balancer that took the process out would only move the
         queue elsewhere.
         """
-        names = list(pair.checks)
-        results = await asyncio.gather(*(_run_check(pair.checks[name]) for name in names))
+        names = list(checks)
+        results = await asyncio.gather(*(_run_check(checks[name]) for name in names))
         stacks: dict[str, Any] = {}
         if legacy is not None:
             stacks["legacy"] = {
@@ -210,8 +232,11 @@ def _install_health(
         return JSONResponse(body, status_code=200 if ready else 503)
 
 
-def _install_v2_docs(app: FastAPI, v2: FastAPI, prefix: str) -> None:
-    """The gateway's documentation is the v2 API's: that is what new clients integrate with."""
+def _install_v2_docs(
+    app: FastAPI, v2: FastAPI, prefix: str, *, admin: dict[str, Any] | None = None
+) -> None:
+    """The gateway's documentation is the v2 API's: that is what new clients integrate with
+    (and the admin API's, under its own tag, when it is served)."""
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi() -> JSONResponse:
@@ -219,6 +244,13 @@ def _install_v2_docs(app: FastAPI, v2: FastAPI, prefix: str) -> None:
         if "servers" not in document:
             # Paths in the document are the app's own; clients call them under the prefix.
             document = {**document, "servers": [{"url": prefix}]}
+        if admin is not None:
+            document = with_admin(document, admin)
         return JSONResponse(document)
 
     install_docs(app, openapi_url="/openapi.json", title=v2.title)
+
+
+def _served_statuses(control: ControlPlane | None, ledger: Ledger) -> RouteStatuses:
+    # The control database's statuses when there is one; else every route stays legacy.
+    return control.statuses if control is not None else MemoryStatuses(ledger)

@@ -3,7 +3,8 @@
     gateway serve --legacy myapp.legacy:create_app --v2 myapp.api:app
 
 serves a team's two apps; without `--legacy` and `--v2` it serves the pair `GATEWAY_PAIR`
-names (by default the worked example, the shop).
+names (by default the worked example, the shop). `gateway routes ...` reads and changes
+the states of a pair's route ledger (gateway/ledger/admin_cli.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import uvicorn
 
 from gateway.app import create_gateway, error_formats
 from gateway.background_server import BackgroundServer
+from gateway.ledger.admin_cli import add_routes_commands, run_routes
+from gateway.ledger.control import NoControlDatabase, prepare_control_database
 from gateway.observability import Exposition, Observability
 from gateway.observability.metrics import MULTIPROCESS_ENV, multiprocess_directory
 from gateway.pair import pair_source
@@ -72,6 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    routes = commands.add_parser("routes", help="the route ledger's states (gateway/ledger)")
+    add_routes_commands(routes)
     return parser
 
 
@@ -105,6 +110,10 @@ def _serve(args: argparse.Namespace) -> None:
             os.environ[MULTIPROCESS_ENV] = str(directory)
             settings = settings.model_copy(update={"metrics_multiprocess_dir": directory})
         pair = source.build()
+        try:
+            prepare_control_database(settings, pair)
+        except NoControlDatabase as exc:
+            raise SystemExit(f"gateway serve: {exc}") from None
         options = {
             "host": args.host,
             "port": args.port,
@@ -138,3 +147,5 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         _serve(args)
+    elif args.command == "routes":
+        run_routes(args)

@@ -26,7 +26,7 @@ from gateway.settings import GatewaySettings
 # A readiness check: False, or an exception, means "not ready" (/health answers 503).
 ReadinessCheck = Callable[[], Awaitable[bool | None]]
 # Names /health uses itself.
-RESERVED_CHECK_NAMES = frozenset({"status", "stacks"})
+RESERVED_CHECK_NAMES = frozenset({"status", "stacks", "route_statuses"})
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,9 @@ class AppPair:
     lifespan: Callable[[], AbstractAsyncContextManager[None]] | None = None
     # The legacy routes and their v2 counterparts (gateway/ledger); None: no cutover.
     ledger: Ledger | None = None
+    # Where the ledger's route statuses live when GATEWAY_CONTROL_DATABASE_URL is not set
+    # (a SQLAlchemy URL; the shop: its own database).
+    control_database_url: str | None = None
 
     def __post_init__(self) -> None:
         if self.legacy is None and self.v2 is None:

@@ -10,18 +10,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PREFIX_PATTERN = r"^/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$"
 # What `gateway serve` serves when it is given no app of a team's: the worked example.
 EXAMPLE_PAIR = "shop.pair:ShopPair"
+# The shortest admin token accepted in production: 32 characters, as for the signing key.
+MIN_PRODUCTION_ADMIN_TOKEN = 32
 
 
 class GatewaySettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="GATEWAY_", frozen=True, extra="ignore", hide_input_in_errors=True
     )
+
+    # Outside development, unsafe settings are refused at start (a short admin token).
+    env: Literal["development", "test", "production"] = "development"
 
     # The apps, as import strings read the way Flask's --app reads them (gateway/loading.py).
     legacy_app: str | None = None
@@ -58,6 +63,13 @@ class GatewaySettings(BaseSettings):
     metrics_multiprocess_dir: Path | None = Field(
         default=None, validation_alias="PROMETHEUS_MULTIPROC_DIR"
     )
+    # The control plane (gateway/ledger): where the route statuses and their history live
+    # (SQLAlchemy URL; None: the pair's own choice, `AppPair.control_database_url`), how
+    # often each process looks for a change, and the admin API's bearer token (None: the
+    # admin API answers 404).
+    control_database_url: str | None = None
+    control_poll_interval_s: float = Field(default=0.5, gt=0, le=1.5)
+    admin_token: SecretStr | None = Field(default=None, min_length=1)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -68,6 +80,20 @@ class GatewaySettings(BaseSettings):
     @classmethod
     def _lower_case_format(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _refuse_a_short_admin_token_in_production(self) -> GatewaySettings:
+        token = self.admin_token
+        if (
+            self.env == "production"
+            and token is not None
+            and len(token.get_secret_value()) < MIN_PRODUCTION_ADMIN_TOKEN
+        ):
+            raise ValueError(
+                f"GATEWAY_ADMIN_TOKEN must be at least {MIN_PRODUCTION_ADMIN_TOKEN} characters "
+                "in production"
+            )
+        return self
 
     @property
     def serves_a_team_pair(self) -> bool:

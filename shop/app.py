@@ -50,6 +50,8 @@ def build_pair(settings: ShopSettings) -> AppPair:
         checks={"database": database},
         lifespan=lifespan,
         ledger=shop_ledger(),
+        # The route statuses live beside the shop's rows unless the team names another place.
+        control_database_url=settings.database_url,
     )
 
 

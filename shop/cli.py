@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import uvicorn
 
+from gateway.ledger.store_migrate import upgrade_control_database
 from gateway.serving import UVICORN_OPTIONS, configure_logging
 from shop.carrier_stub import CarrierBehaviour, create_carrier_app
 from shop.demo import seed
@@ -53,5 +54,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     configure_logging(settings)
     if args.command == "db":
         upgrade(settings.database_url, args.revision)
+        # The gateway's route statuses live in the shop's database too (shop/app.py).
+        upgrade_control_database(settings.database_url)
     elif args.command == "seed":
         seed(settings)

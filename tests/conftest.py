@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from gateway.background_server import BackgroundServer
+from gateway.ledger.store_migrate import upgrade_control_database
 from shop.app import create_app
 from shop.carrier_stub import CarrierBehaviour, create_carrier_app
 from shop.settings import ShopSettings
@@ -50,6 +51,8 @@ def database_url(
 
 def _prepare(url: str) -> None:
     upgrade(url)
+    # The shop keeps its route statuses in its own database (shop/app.py).
+    upgrade_control_database(url)
     engine = create_sync_engine(url, pool_size=1)
     try:
         seed_demo_data(engine, password=DEMO_PASSWORD)

@@ -44,6 +44,8 @@ def test_health_is_503_when_the_database_does_not_answer() -> None:
     assert answer.status_code == 503
     body = answer.json()
     assert (body["status"], body["database"]) == ("unavailable", "unavailable")
+    # The route statuses could not be read either: every route is served by legacy meanwhile.
+    assert body["route_statuses"] == "unavailable"
     # The stacks are still described: the gateway itself answers.
     assert set(body["stacks"]) == {"legacy", "v2"}
 

@@ -1,0 +1,136 @@
+"""The admin API of the route ledger: `/_gateway/routes`, outside both prefixes.
+
+    GET   /_gateway/routes                 every route of the ledger and its status
+    PATCH /_gateway/routes/{id}            {"state", "deprecation", "sunset", "reason"}
+    GET   /_gateway/routes/{id}/history    every change: when, by whom, from, to, why
+
+Mounted by `create_gateway` only when the pair has a ledger and `GATEWAY_ADMIN_TOKEN` is
+set (else these paths answer 404, as any unknown path). Every request must carry
+`Authorization: Bearer <token>`, checked before anything of the request is read. Errors
+are RFC 9457 problem details. The routes are described under their own tag in the
+gateway's OpenAPI document (`admin_openapi`).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from fastapi.routing import APIRoute
+
+from gateway.ledger.admin_models import (
+    GatewayRoute,
+    GatewayRouteChange,
+    GatewayRouteHistory,
+    GatewayRouteList,
+    GatewayRoutePatch,
+)
+from gateway.ledger.model import StatusRefused
+from gateway.ledger.store import DatabaseStatuses, UnknownRoute
+from gateway.responses import problem_details
+
+ADMIN_PREFIX = "/_gateway"
+ADMIN_TAG = "Gateway: route ledger"
+ACTOR_HEADER = "x-gateway-actor"
+_PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": description, "content": {"application/problem+json": {}}}
+    for status, description in (
+        (401, "No admin token, or not this one"),
+        (404, "No such route"),
+        (422, "Invalid change, or one the ledger refuses"),
+    )
+}
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+def problem(status: int, detail: str, **extra: Any) -> Response:
+    content_type, body = problem_details(status, "admin", detail)
+    if extra:
+        body = json.dumps({**json.loads(body), **extra}).encode()
+    return Response(body, status_code=status, media_type=content_type)
+
+
+def admin_router(statuses: DatabaseStatuses, *, token: str) -> APIRouter:
+    """The admin routes over `statuses`, for bearers of `token`."""
+    expected = token.encode()
+
+    class AdminRoute(APIRoute):
+        """Authorises first, and answers the route's errors as problem details."""
+
+        def get_route_handler(self) -> Handler:
+            handler = super().get_route_handler()
+
+            async def handle(request: Request) -> Response:
+                scheme, _, given = request.headers.get("authorization", "").partition(" ")
+                if scheme.lower() != "bearer" or not hmac.compare_digest(
+                    given.strip().encode(), expected
+                ):
+                    answer = problem(401, "This needs the gateway's admin token.")
+                    answer.headers["WWW-Authenticate"] = 'Bearer realm="gateway admin"'
+                    return answer
+                try:
+                    return await handler(request)
+                except RequestValidationError as exc:
+                    errors = [
+                        {"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
+                        for error in exc.errors()
+                    ]
+                    return problem(422, "The request is not a valid change.", errors=errors)
+                except UnknownRoute as exc:
+                    return problem(404, f"The ledger has no route {exc.args[0]!r}.")
+                except StatusRefused as exc:
+                    return problem(422, str(exc))
+
+            return handle
+
+    router = APIRouter(
+        prefix=ADMIN_PREFIX,
+        tags=[ADMIN_TAG],
+        route_class=AdminRoute,
+        responses=_PROBLEM_RESPONSES,
+    )
+    ledger = statuses.ledger
+
+    @router.get("/routes")
+    async def list_routes() -> GatewayRouteList:
+        """Every legacy route of the ledger, its v2 counterpart and its status."""
+        return GatewayRouteList(
+            routes=[
+                GatewayRoute.of_route(route, statuses.current(route.id)) for route in ledger.routes
+            ]
+        )
+
+    @router.patch("/routes/{route_id}")
+    async def change_route(
+        route_id: str, change: GatewayRoutePatch, request: Request
+    ) -> GatewayRoute:
+        """Change a route's state or announced dates; the change is recorded with its
+        reason and who made it (`X-Gateway-Actor`, else the client's address)."""
+        recorded = await statuses.edit(
+            route_id, change.apply, actor=_actor(request), reason=change.reason
+        )
+        route = ledger.get(route_id)
+        assert route is not None  # the edit refuses an unknown route
+        return GatewayRoute.of_route(route, recorded.after)
+
+    @router.get("/routes/{route_id}/history")
+    async def route_history(route_id: str) -> GatewayRouteHistory:
+        """Every change of the route, oldest first."""
+        changes = await statuses.history(route_id)
+        return GatewayRouteHistory(
+            route_id=route_id, changes=[GatewayRouteChange.of(change) for change in changes]
+        )
+
+    return router
+
+
+def _actor(request: Request) -> str:
+    named = request.headers.get(ACTOR_HEADER, "").strip()
+    client = request.client.host if request.client is not None else "unknown"
+    return f"{named} (admin-api {client})" if named else f"admin-api {client}"
