@@ -273,7 +273,8 @@ def _run_arms(args: argparse.Namespace, plan: LoadPlan, pinning: Pinning) -> dic
             results[name] = run_load(plan, arm, external.rstrip("/"), args.out, pinning)
             continue
         with started_arm(arm.server, args.out / "servers" / name, servers) as running:
-            results[name] = run_load(plan, arm, running.url, args.out, pinning, running.server_pgid)
+            pid = running.process.popen.pid
+            results[name] = run_load(plan, arm, running.url, args.out, pinning, pid)
     return results
 
 
