@@ -44,7 +44,7 @@ from loadtests.runs import (
     run_load,
 )
 from loadtests.schema import ArmSummary, Comparison, Thresholds
-from loadtests.servers import Pinning, ServerPlan, SetupHook, shop_arm, started_arm
+from loadtests.servers import SHOP_WSGI, Pinning, ServerPlan, SetupHook, shop_arm, started_arm
 
 # `gateway serve` options that name a team's pair, passed on as given.
 _SERVE_OPTIONS = ("legacy", "v2", "legacy_prefix", "v2_prefix", "legacy_errors", "v2_errors")
@@ -99,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     pair.add_argument(
         "--baseline-wsgi",
         metavar="IMPORT",
-        default="shop.legacy_wsgi:app",
+        default=SHOP_WSGI,
         help="the legacy app for gunicorn in the baseline arm",
     )
     target = parser.add_argument_group("what to load")
@@ -322,8 +322,8 @@ def _report_again(args: argparse.Namespace) -> int:
         # The prefixes the run used, whatever this command line says.
         arm = dataclasses.replace(arms[name], prefix=summary.prefix or arms[name].prefix)
         results[name] = read_arm(arm, summary.host, args.out, summary.locust_exit_code, run_time_s)
-        results[name].cpu = summary.cpu
-        results[name].server_rss = summary.server_rss
+        results[name].summary.cpu = summary.cpu
+        results[name].summary.server_rss = summary.server_rss
     return _report(args, previous["settings"], results)
 
 
@@ -337,7 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.baseline and args.host:
         parser.error("--baseline starts gunicorn itself; with --host give --baseline-host")
-    if args.baseline and _team_pair(args) and args.baseline_wsgi == "shop.legacy_wsgi:app":
+    if args.baseline and _team_pair(args) and args.baseline_wsgi == SHOP_WSGI:
         parser.error("--baseline for a team's pair needs its --baseline-wsgi IMPORT")
     if args.out is None:
         args.out = Path("loadtest-reports") / time.strftime("%Y%m%d-%H%M%S")

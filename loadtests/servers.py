@@ -36,6 +36,7 @@ DEMO_PASSWORD = "demo"  # noqa: S105 - the seeded demo users' password, public b
 # Enough that placing orders never runs a product out during a run.
 LOAD_TEST_STOCK = 1_000_000
 HOST = "127.0.0.1"
+SHOP_WSGI = "shop.legacy_wsgi:app"
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
 
@@ -278,7 +279,7 @@ class ServerPlan:
     setup: SetupHook | None = shop_arm
     # `gateway serve` options naming the pair (none: the shop).
     serve_args: tuple[str, ...] = ()
-    baseline_wsgi: str = "shop.legacy_wsgi:app"
+    baseline_wsgi: str = SHOP_WSGI
     legacy_prefix: str = "/legacy"
     # More gateway settings (GATEWAY_<NAME>).
     settings: Mapping[str, int] = field(default_factory=dict)
