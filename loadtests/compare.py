@@ -211,21 +211,9 @@ def _servers_text(args: argparse.Namespace) -> str:
 
 def _settings(args: argparse.Namespace, plan: LoadPlan, pinning: Pinning) -> dict[str, Any]:
     managed = args.host is None
-    cores = (
-        pinning.describe()
-        if managed
-        else f"Locust on core(s) {pinning.loadgen or 'any'}; the servers are not the runner's"
-    )
-    return {
-        "mode": plan.mode,
-        "users": plan.users,
-        "spawn_rate": plan.spawn_rate,
-        "run_time_s": plan.run_time_s,
-        "warmup_max_s": plan.warmup_max_s,
-        "rate": plan.rate,
+    loadgen = ",".join(map(str, pinning.loadgen)) or "any"
+    return dataclasses.asdict(plan) | {
         "user_rps": round(plan.user_rps, 4),
-        "ramp_steps": plan.ramp_steps,
-        "processes": plan.processes,
         "tags": list(plan.tags),
         "locustfile": str(args.locustfile),
         "user_classes": {"legacy": args.legacy_user, "v2": args.v2_user},
@@ -233,8 +221,10 @@ def _settings(args: argparse.Namespace, plan: LoadPlan, pinning: Pinning) -> dic
         "baseline_host": args.baseline_host,
         "carrier_latency_ms": args.carrier_latency_ms if managed and not _team_pair(args) else None,
         "servers": _servers_text(args),
-        "pinning": cores,
-        "pinned": managed and pinning.server is not None,
+        "pinning": pinning.describe()
+        if managed
+        else f"Locust on core(s) {loadgen}; the servers are not the runner's",
+        "pinned": managed and bool(pinning.server),
         "started_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ"),
         "machine": f"{platform.system()}, {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}, Locust {version('locust')}",

@@ -31,7 +31,7 @@ from tempfile import TemporaryDirectory
 
 import requests
 
-from loadtests.servers import DEMO_PASSWORD, Pinning, ServerPlan, started_arm
+from loadtests.servers import DEMO_PASSWORD, ServerPlan, started_arm
 from loadtests.usage import PeakRss, tree_rss
 
 WRONG_BEFORE_RIGHT = 25
@@ -104,9 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--database-url", help="a PostgreSQL server to make a database on")
     options = parser.parse_args(argv)
-    servers = ServerPlan(
-        Pinning(None, None), carrier_latency_ms=0, postgres_url=options.database_url
-    )
+    servers = ServerPlan(carrier_latency_ms=0, postgres_url=options.database_url)
     with (
         TemporaryDirectory(prefix="login-flood-") as workdir,
         started_arm("gateway", Path(workdir), servers) as server,

@@ -43,27 +43,28 @@ STOP_TIMEOUT_S = 15.0
 
 @dataclass(frozen=True)
 class Pinning:
-    """Which cores the server and the load generator run on (`taskset`), if any."""
+    """Which cores the server and the load generator run on (`taskset`); none: any."""
 
-    server: str | None
-    loadgen: str | None
+    server: tuple[int, ...] = ()
+    loadgen: tuple[int, ...] = ()
 
     @classmethod
     def choose(cls, enabled: bool) -> Pinning:
-        cores = sorted(os.sched_getaffinity(0))
+        # The cores this process may use need not be contiguous.
+        cores = tuple(sorted(os.sched_getaffinity(0)))
         if not enabled or len(cores) < 2 or shutil.which("taskset") is None:
-            return cls(None, None)
-        # A taskset list ("1" or "1,2,3"): the cores this process may use need not be contiguous.
-        return cls(str(cores[0]), ",".join(str(core) for core in cores[1:]))
+            return cls()
+        return cls(cores[:1], cores[1:])
 
     @staticmethod
-    def prefix(cores: str | None) -> list[str]:
-        return ["taskset", "-c", cores] if cores else []
+    def prefix(cores: tuple[int, ...]) -> list[str]:
+        return ["taskset", "-c", ",".join(map(str, cores))] if cores else []
 
     def describe(self) -> str:
-        if self.server is None:
+        if not self.server:
             return "not pinned"
-        return f"server on core {self.server}, load generator on core(s) {self.loadgen}"
+        loadgen = ",".join(map(str, self.loadgen))
+        return f"server on core {self.server[0]}, load generator on core(s) {loadgen}"
 
 
 def free_port() -> int:
@@ -250,7 +251,7 @@ def start_server(
     args: Sequence[str],
     *,
     env: Mapping[str, str],
-    cores: str | None,
+    cores: tuple[int, ...],
     log: Path,
     ready: str = "/health",
     any_status: bool = False,
@@ -270,7 +271,7 @@ def start_server(
 class ServerPlan:
     """How to start the servers of a managed run."""
 
-    pinning: Pinning
+    pinning: Pinning = Pinning()
     carrier_latency_ms: float = 50.0
     workers: int = 1
     legacy_threads: int = 10
