@@ -103,20 +103,16 @@ def _rss_mb(process: Process) -> float:
         return 0.0
 
 
-def _ratio(pair: Pair, figures: dict[Load, Figures]) -> tuple[float, float]:
-    top = figures[pair.numerator].median
-    bottom = (
-        figures[pair.denominator].median if isinstance(pair.denominator, Load) else pair.denominator
-    )
-    return top, bottom
-
-
 def build_report(
     pairs: list[Pair], figures: dict[Load, Figures], database: str, rss: dict[str, float]
 ) -> dict[str, Any]:
     rows = []
     for pair in pairs:
-        top, bottom = _ratio(pair, figures)
+        top = figures[pair.numerator].median
+        if isinstance(pair.denominator, Load):
+            bottom, under = figures[pair.denominator].median, pair.denominator.label()
+        else:
+            bottom, under = pair.denominator, "ideal"
         ratio = top / bottom if bottom else 0.0
         target = pair.targets.get(database)
         rows.append(
@@ -124,12 +120,7 @@ def build_report(
                 "name": pair.name,
                 "title": pair.title,
                 "numerator": {"load": pair.numerator.label(), "rps": round(top, 1)},
-                "denominator": {
-                    "load": pair.denominator.label()
-                    if isinstance(pair.denominator, Load)
-                    else "ideal",
-                    "rps": round(bottom, 1),
-                },
+                "denominator": {"load": under, "rps": round(bottom, 1)},
                 "ratio": round(ratio, 3),
                 "target": target,
                 "met": None if target is None else ratio >= target,
