@@ -12,31 +12,29 @@ a2wsgi runs the WSGI app in its own thread pool. As shipped, a mounted Flask app
 - queues requests without limit when every pool thread is busy: under overload a legacy
   request waits as long as the backlog lasts, and the client only sees a timeout.
 
-`LegacyMount` fixes all five. It keeps a2wsgi's environ building, body and response
-plumbing, and replaces only the request lifecycle around them. A request waits at most
+`LegacyMount` fixes all five. It keeps a2wsgi's environ building and body, and serves
+each request with its own responder (gateway/wsgi_responder.py), which also crosses
+between the pool thread and the event loop less often than a2wsgi's. A request waits at most
 `queue_timeout_s` for a free pool thread, then gets 503 with `Retry-After`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import contextlib
-import contextvars
 import sys
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, cast
 from wsgiref.types import WSGIApplication
 
-from a2wsgi.asgi_typing import HTTPScope, ReceiveEvent
+from a2wsgi.asgi_typing import HTTPScope
 from a2wsgi.asgi_typing import Receive as WSGIReceive
 from a2wsgi.asgi_typing import Send as WSGISend
-from a2wsgi.wsgi import Body, WSGIResponder, build_environ
 from a2wsgi.wsgi_typing import Environ, StartResponse, WSGIApp
 from starlette.types import Receive, Scope, Send
 
 from gateway.responses import ErrorFormat, ErrorFormats, problem_details, send_error
+from gateway.wsgi_responder import Responder
 
 RETRY_AFTER_S = 1
 QUEUE_TIMEOUT = "queue_timeout"
@@ -58,10 +56,6 @@ class _Unobserved:
         pass
 
 
-class RequestAbandoned(Exception):
-    """Raised inside the WSGI thread once the ASGI side has given up on the request."""
-
-
 class _MountEnviron:
     """WSGI wrapper that corrects the environ a2wsgi builds."""
 
@@ -80,103 +74,6 @@ class _MountEnviron:
             # RFC 6265 section 5.4: several cookie headers are folded with "; ".
             extra["HTTP_COOKIE"] = "; ".join(value.decode("latin-1") for value in cookies)
         return self.app(environ, start_response)
-
-
-class _AbandonableBody(Body):
-    """A request body whose pending read is cut short when the request is abandoned."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, receive: WSGIReceive) -> None:
-        super().__init__(loop, receive)
-        self.abandoned = False
-        self._pending: concurrent.futures.Future[ReceiveEvent] | None = None
-
-    def _receive_more_data(self) -> bytes:
-        if not self._has_more:
-            return b""
-        if self.abandoned:
-            raise RequestAbandoned
-        next_message = cast(Coroutine[Any, Any, ReceiveEvent], self.receive())
-        self._pending = asyncio.run_coroutine_threadsafe(next_message, loop=self.loop)
-        try:
-            message = self._pending.result()
-        except concurrent.futures.CancelledError as exc:
-            raise RequestAbandoned from exc
-        self._has_more = bool(message.get("more_body", False))
-        body = message.get("body", b"")
-        assert isinstance(body, bytes)
-        return body
-
-    def abandon(self) -> None:
-        self.abandoned = True
-        if self._pending is not None:
-            self._pending.cancel()
-
-
-class _Responder(WSGIResponder):
-    """a2wsgi's responder, made to release its worker thread when the request is cancelled."""
-
-    abandoned = False
-
-    def __init__(
-        self,
-        app: WSGIApp,
-        executor: ThreadPoolExecutor,
-        send_queue_size: int,
-        release_slot: Callable[[], None],
-    ) -> None:
-        super().__init__(app, executor, send_queue_size)
-        self.release_slot = release_slot
-        # Set once the pool owns the slot; until then the caller gives it back.
-        self.slot_handed_over = False
-
-    async def __call__(self, scope: HTTPScope, receive: WSGIReceive, send: WSGISend) -> None:
-        body = _AbandonableBody(self.loop, receive)
-        environ = build_environ(scope, body)
-        sender = self.loop.create_task(self.sender(send))
-        context = contextvars.copy_context()
-
-        def run() -> None:
-            context.run(self.wsgi, environ, self.start_response)
-
-        try:
-            await asyncio.wrap_future(self._submit(run))
-            await self.send_queue.put(None)
-            await sender
-            if self.exc_info is not None:
-                raise self.exc_info[0].with_traceback(self.exc_info[1], self.exc_info[2])
-        except BaseException:
-            self._abandon(body)
-            raise
-        finally:
-            if not sender.done():
-                sender.cancel()
-
-    def _submit(self, run: Callable[[], None]) -> concurrent.futures.Future[None]:
-        """Hand `run` to the pool; the slot is given back once it is over, run or not."""
-        future = self.executor.submit(run)
-        self.slot_handed_over = True
-        # A done callback fires exactly once: when the thread has finished the WSGI call,
-        # or when the work is cancelled before a thread took it (a cancelled request
-        # cancels its queued work item; shutdown cancels every queued one).
-        future.add_done_callback(lambda _: self._release_from_any_thread())
-        return future
-
-    def _release_from_any_thread(self) -> None:
-        # RuntimeError: the loop is closed, and nobody is left to wait for the slot.
-        with contextlib.suppress(RuntimeError):
-            self.loop.call_soon_threadsafe(self.release_slot)
-
-    def _abandon(self, body: _AbandonableBody) -> None:
-        self.abandoned = True
-        body.abandon()
-        # Wake a worker blocked on the full queue; its next send raises RequestAbandoned.
-        while not self.send_queue.empty():
-            self.send_queue.get_nowait()
-
-    def send(self, message: Any) -> None:
-        if self.abandoned:
-            raise RequestAbandoned
-        super().send(message)
 
 
 class LegacyMount:
@@ -227,9 +124,9 @@ class LegacyMount:
             self.observer.request_rejected(QUEUE_TIMEOUT)
             await self._send_busy(scope, send)
             return
-        responder: _Responder | None = None
+        responder: Responder | None = None
         try:
-            responder = _Responder(self.app, self.executor, self.send_queue_size, self._give_slot)
+            responder = Responder(self.app, self.executor, self.send_queue_size, self._give_slot)
             await responder(
                 cast(HTTPScope, scope), cast(WSGIReceive, receive), cast(WSGISend, send)
             )
@@ -238,19 +135,27 @@ class LegacyMount:
                 self._give_slot()
 
     async def _take_slot(self) -> bool:
+        if not self._slots.locked():
+            # A free thread and nobody ahead: taken at once, with no deadline to set up.
+            await self._slots.acquire()
+            self._busy += 1
+            self.observer.pool_changed(self._busy, self._waiting)
+            return True
         self._waiting += 1
         self.observer.pool_changed(self._busy, self._waiting)
+        taken = False
         try:
             async with asyncio.timeout(self.queue_timeout_s):
                 await self._slots.acquire()
+            taken = True
         except TimeoutError:
-            return False
+            pass
         finally:
+            # One change for both counts: the request stops waiting and (maybe) holds one.
             self._waiting -= 1
+            self._busy += taken
             self.observer.pool_changed(self._busy, self._waiting)
-        self._busy += 1
-        self.observer.pool_changed(self._busy, self._waiting)
-        return True
+        return taken
 
     def _give_slot(self) -> None:
         self._busy -= 1

@@ -34,13 +34,13 @@ from loadtests import usage
 from loadtests.bench_plan import Load, Pair
 from loadtests.servers import (
     DEMO_PASSWORD,
+    ArmContext,
     Pinning,
     Process,
-    free_port,
-    fresh_database,
-    server_environment,
-    start_carrier,
-    wait_ready,
+    Server,
+    gateway_environment,
+    shop_arm,
+    start_server,
 )
 
 LUA = Path(__file__).with_name("bench.lua")
@@ -60,58 +60,6 @@ class Figures:
     @property
     def median(self) -> float:
         return statistics.median(self.rps) if self.rps else 0.0
-
-
-def _server_command(server: str, port: int, threads: int) -> tuple[list[str], dict[str, str]]:
-    """The command line of a server, and what its environment adds to the shared one."""
-    bind = ["--host", "127.0.0.1", "--port", str(port)]
-    uvicorn = [sys.executable, "-m", "uvicorn", "--factory", *bind]
-    uvicorn += ["--log-level", "warning", "--no-access-log"]
-    gunicorn = [sys.executable, "-m", "gunicorn", "--workers", "1", "--bind", f"127.0.0.1:{port}"]
-    gateway = [sys.executable, "-m", "gateway", "serve", *bind, "--workers", "1"]
-    return {
-        plan.GATEWAY: (gateway, {}),
-        plan.LAYERS_OFF: (gateway, {"GATEWAY_METRICS_ENABLED": "false"}),
-        plan.LAYERS_ON: (gateway, {"GATEWAY_METRICS_ENABLED": "true", "GATEWAY_LOG_LEVEL": "INFO"}),
-        plan.V2_ALONE: ([*uvicorn, "loadtests.bare_apps:v2_alone"], {}),
-        plan.A2WSGI: ([*uvicorn, "loadtests.bare_apps:legacy_alone"], {}),
-        plan.GUNICORN_SYNC: (
-            [*gunicorn, "shop.legacy_wsgi:app"],
-            {"SCRIPT_NAME": "/legacy"},
-        ),
-        plan.GUNICORN_GTHREAD: (
-            [
-                *gunicorn,
-                "--worker-class",
-                "gthread",
-                "--threads",
-                str(threads),
-                "shop.legacy_wsgi:app",
-            ],
-            {"SCRIPT_NAME": "/legacy"},
-        ),
-    }[server]
-
-
-def _start_servers(
-    stack: ExitStack, servers: list[str], env: dict[str, str], pinning: Pinning, logs: Path
-) -> dict[str, tuple[str, Process]]:
-    threads = int(env.get("GATEWAY_LEGACY_WORKERS", "10"))
-    started: dict[str, tuple[str, Process]] = {}
-    for number, server in enumerate(servers):
-        port = free_port()
-        command, extra = _server_command(server, port, threads)
-        process = Process(
-            pinning.prefix(pinning.server) + command,
-            log=logs / f"server-{number}.log",
-            env=env | extra,
-        )
-        stack.callback(process.stop)
-        url = f"http://127.0.0.1:{port}"
-        health = "/legacy/health" if plan.PREFIXES[server].get("legacy") == "/legacy" else ""
-        wait_ready(url + (health or "/health"), process)
-        started[server] = (url, process)
-    return started
 
 
 def _post(url: str, **request: Any) -> Any:
@@ -155,20 +103,16 @@ def _rss_mb(process: Process) -> float:
         return 0.0
 
 
-def _ratio(pair: Pair, figures: dict[Load, Figures]) -> tuple[float, float]:
-    top = figures[pair.numerator].median
-    bottom = (
-        figures[pair.denominator].median if isinstance(pair.denominator, Load) else pair.denominator
-    )
-    return top, bottom
-
-
 def build_report(
     pairs: list[Pair], figures: dict[Load, Figures], database: str, rss: dict[str, float]
 ) -> dict[str, Any]:
     rows = []
     for pair in pairs:
-        top, bottom = _ratio(pair, figures)
+        top = figures[pair.numerator].median
+        if isinstance(pair.denominator, Load):
+            bottom, under = figures[pair.denominator].median, pair.denominator.label()
+        else:
+            bottom, under = pair.denominator, "ideal"
         ratio = top / bottom if bottom else 0.0
         target = pair.targets.get(database)
         rows.append(
@@ -176,12 +120,7 @@ def build_report(
                 "name": pair.name,
                 "title": pair.title,
                 "numerator": {"load": pair.numerator.label(), "rps": round(top, 1)},
-                "denominator": {
-                    "load": pair.denominator.label()
-                    if isinstance(pair.denominator, Load)
-                    else "ideal",
-                    "rps": round(bottom, 1),
-                },
+                "denominator": {"load": under, "rps": round(bottom, 1)},
                 "ratio": round(ratio, 3),
                 "target": target,
                 "met": None if target is None else ratio >= target,
@@ -254,19 +193,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     rss: dict[str, float] = {}
     with ExitStack() as stack:
         logs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
-        database_url = stack.enter_context(fresh_database(args.database_url))
-        carrier = start_carrier(
-            stack, pinning=pinning, latency_ms=plan.CARRIER_LATENCY_MS, log=logs
-        )
-        env = server_environment(database_url, carrier)
-        started = _start_servers(stack, servers, env, pinning, logs)
-        authorization, order = _token_and_order(started[plan.GATEWAY][0])
+        context = ArmContext(logs, pinning, args.database_url, plan.CARRIER_LATENCY_MS)
+        env = gateway_environment() | dict(stack.enter_context(shop_arm(context)))
+        started: dict[str, Server] = {}
+        for number, name in enumerate(servers):
+            kind, arguments, extra = plan.SERVERS[name]
+            started[name] = start_server(
+                stack, kind, arguments, env=env | extra, cores=pinning.server,
+                log=logs / f"server-{number}.log", ready=plan.ready_path(name),
+            )  # fmt: skip
+        authorization, order = _token_and_order(started[plan.GATEWAY].url)
         for round_number in range(args.rounds + 1):
             warming = round_number == 0
             for load in loads:
-                url, process = started[load.server]
+                server = started[load.server]
+                seconds = min(WARMUP_S, args.duration) if warming else args.duration
                 result = _wrk(
-                    load, url, seconds=min(WARMUP_S, args.duration) if warming else args.duration,
+                    load, server.url, seconds=seconds,
                     connections=load.connections or args.connections,
                     authorization=authorization, order=order, pinning=pinning,
                 )  # fmt: skip
@@ -278,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if not warming:
                     figure.rps.append(result["rps"])
                     figure.p99_ms.append(result["p99_ms"])
-                    figure.rss_mb.append(_rss_mb(process))
+                    figure.rss_mb.append(_rss_mb(server.process))
                     rss[load.server] = max(rss.get(load.server, 0.0), figure.rss_mb[-1])
                 print(
                     f"{'warm-up' if warming else f'round {round_number}'}: {load.label()}: "

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-# Servers the bench can start (loadtests/bench.py says how): the gateway as load runs
+# Servers the bench can start: the gateway as load runs
 # serve it (metrics on, access log off), the gateway with its layers all off and all on,
 # the two apps alone under uvicorn, and the Flask app under gunicorn.
 GATEWAY = "gateway"
@@ -31,6 +31,30 @@ PREFIXES = {
     GUNICORN_SYNC: {"legacy": "/legacy"},
     GUNICORN_GTHREAD: {"legacy": "/legacy"},
 }
+
+# How each is started (a kind of `servers.start_server`, its arguments, its environment).
+_SHOP_LEGACY = ("shop.legacy_wsgi:app",)
+_AT_LEGACY = {"SCRIPT_NAME": "/legacy"}
+SERVERS: dict[str, tuple[str, tuple[str, ...], dict[str, str]]] = {
+    GATEWAY: ("gateway", (), {}),
+    LAYERS_OFF: ("gateway", (), {"GATEWAY_METRICS_ENABLED": "false"}),
+    LAYERS_ON: ("gateway", (), {"GATEWAY_METRICS_ENABLED": "true", "GATEWAY_LOG_LEVEL": "INFO"}),
+    V2_ALONE: ("uvicorn", ("loadtests.bare_apps:v2_alone",), {}),
+    A2WSGI: ("uvicorn", ("loadtests.bare_apps:legacy_alone",), {}),
+    GUNICORN_SYNC: ("gunicorn", _SHOP_LEGACY, _AT_LEGACY),
+    # As many threads as the gateway's legacy pool has by default.
+    GUNICORN_GTHREAD: (
+        "gunicorn",
+        ("--worker-class", "gthread", "--threads", "10", *_SHOP_LEGACY),
+        _AT_LEGACY,
+    ),
+}
+
+
+def ready_path(server: str) -> str:
+    """The shop's legacy health route where the server has one at /legacy, else /health."""
+    return "/legacy/health" if PREFIXES[server].get("legacy") == "/legacy" else "/health"
+
 
 QUOTE_CONNECTIONS = 100
 # 100 connections each waiting 50 ms on the carrier: no server can answer more.

@@ -44,7 +44,7 @@ from loadtests.runs import (
     run_load,
 )
 from loadtests.schema import ArmSummary, Comparison, Thresholds
-from loadtests.servers import Pinning, ServerPlan, SetupHook, shop_arm, started_arm
+from loadtests.servers import SHOP_WSGI, Pinning, ServerPlan, SetupHook, shop_arm, started_arm
 
 # `gateway serve` options that name a team's pair, passed on as given.
 _SERVE_OPTIONS = ("legacy", "v2", "legacy_prefix", "v2_prefix", "legacy_errors", "v2_errors")
@@ -99,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     pair.add_argument(
         "--baseline-wsgi",
         metavar="IMPORT",
-        default="shop.legacy_wsgi:app",
+        default=SHOP_WSGI,
         help="the legacy app for gunicorn in the baseline arm",
     )
     target = parser.add_argument_group("what to load")
@@ -211,21 +211,9 @@ def _servers_text(args: argparse.Namespace) -> str:
 
 def _settings(args: argparse.Namespace, plan: LoadPlan, pinning: Pinning) -> dict[str, Any]:
     managed = args.host is None
-    cores = (
-        pinning.describe()
-        if managed
-        else f"Locust on core(s) {pinning.loadgen or 'any'}; the servers are not the runner's"
-    )
-    return {
-        "mode": plan.mode,
-        "users": plan.users,
-        "spawn_rate": plan.spawn_rate,
-        "run_time_s": plan.run_time_s,
-        "warmup_max_s": plan.warmup_max_s,
-        "rate": plan.rate,
+    loadgen = ",".join(map(str, pinning.loadgen)) or "any"
+    return dataclasses.asdict(plan) | {
         "user_rps": round(plan.user_rps, 4),
-        "ramp_steps": plan.ramp_steps,
-        "processes": plan.processes,
         "tags": list(plan.tags),
         "locustfile": str(args.locustfile),
         "user_classes": {"legacy": args.legacy_user, "v2": args.v2_user},
@@ -233,8 +221,10 @@ def _settings(args: argparse.Namespace, plan: LoadPlan, pinning: Pinning) -> dic
         "baseline_host": args.baseline_host,
         "carrier_latency_ms": args.carrier_latency_ms if managed and not _team_pair(args) else None,
         "servers": _servers_text(args),
-        "pinning": cores,
-        "pinned": managed and pinning.server is not None,
+        "pinning": pinning.describe()
+        if managed
+        else f"Locust on core(s) {loadgen}; the servers are not the runner's",
+        "pinned": managed and bool(pinning.server),
         "started_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ"),
         "machine": f"{platform.system()}, {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}, Locust {version('locust')}",
@@ -273,7 +263,8 @@ def _run_arms(args: argparse.Namespace, plan: LoadPlan, pinning: Pinning) -> dic
             results[name] = run_load(plan, arm, external.rstrip("/"), args.out, pinning)
             continue
         with started_arm(arm.server, args.out / "servers" / name, servers) as running:
-            results[name] = run_load(plan, arm, running.url, args.out, pinning, running.server_pgid)
+            pid = running.process.popen.pid
+            results[name] = run_load(plan, arm, running.url, args.out, pinning, pid)
     return results
 
 
@@ -321,8 +312,8 @@ def _report_again(args: argparse.Namespace) -> int:
         # The prefixes the run used, whatever this command line says.
         arm = dataclasses.replace(arms[name], prefix=summary.prefix or arms[name].prefix)
         results[name] = read_arm(arm, summary.host, args.out, summary.locust_exit_code, run_time_s)
-        results[name].cpu = summary.cpu
-        results[name].server_rss = summary.server_rss
+        results[name].summary.cpu = summary.cpu
+        results[name].summary.server_rss = summary.server_rss
     return _report(args, previous["settings"], results)
 
 
@@ -336,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.baseline and args.host:
         parser.error("--baseline starts gunicorn itself; with --host give --baseline-host")
-    if args.baseline and _team_pair(args) and args.baseline_wsgi == "shop.legacy_wsgi:app":
+    if args.baseline and _team_pair(args) and args.baseline_wsgi == SHOP_WSGI:
         parser.error("--baseline for a team's pair needs its --baseline-wsgi IMPORT")
     if args.out is None:
         args.out = Path("loadtest-reports") / time.strftime("%Y%m%d-%H%M%S")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from html import escape
 from pathlib import Path
-from typing import Any
 
 from loadtests.charts import ARM_COLOURS, PERCENTILE_DASHES, Series, bar_chart, line_chart
 from loadtests.report import (
@@ -101,13 +100,11 @@ def _warmup_end(history: list[HistoryRow]) -> float | None:
 
 
 def _charts(comparison: Comparison) -> str:
-    history = comparison.history
-    arms = list(comparison.totals)
+    history, arms = comparison.history, list(comparison.totals)
     colour = {arm: ARM_COLOURS.get(arm, "#333") for arm in arms}
     # Arms warm up for different lengths; shade up to the longest so no chart hides one.
     ends = [end for arm in arms if (end := _warmup_end(history[arm])) is not None]
     shade = max(ends, default=None)
-
     # Scale latency to the measured window: the login storm would flatten everything else
     # (warm-up values above the scale are drawn at its top).
     last = {arm: max((h[1] or 0 for h in history[arm]), default=0) for arm in arms}
@@ -115,35 +112,26 @@ def _charts(comparison: Comparison) -> str:
     y_top = max((h[6] or 0 for h in measured), default=1.0)
     p95_top = max((h[5] or 0 for h in measured), default=1.0)
 
-    def over_time(column: int, arm: str) -> list[tuple[float, float | None]]:
-        return [(h[0] or 0, h[column]) for h in history[arm]]
+    def line(arm: str, column: int, label: str = "", dashes: str = "") -> Series:
+        points = [(h[0] or 0, h[column]) for h in history[arm]]
+        return Series(label or arm, colour[arm], points, dashes)
 
-    def chart(series: list[Series], title: str, y_label: str, **kw: Any) -> str:
-        return line_chart(series, title=title, y_label=y_label, shade_until=shade, **kw)
+    def chart(lines: list[Series], title: str, y_label: str, y_top: float | None = None) -> str:
+        return line_chart(lines, title=title, y_label=y_label, y_top=y_top, shade_until=shade)
 
-    throughput = chart(
-        [Series(arm, colour[arm], over_time(3, arm)) for arm in arms],
-        "Throughput over time (all operations)",
-        "requests / s",
-    )
-    users = chart([Series(arm, colour[arm], over_time(2, arm)) for arm in arms], "Users", "users")
-    p95 = chart(
-        [Series(arm, colour[arm], over_time(5, arm)) for arm in arms],
-        "p95 latency over time (rolling 10 s)",
-        "ms",
-        y_top=p95_top,
-    )
+    def arms_chart(column: int, title: str, y_label: str, y_top: float | None = None) -> str:
+        return chart([line(arm, column) for arm in arms], title, y_label, y_top)
+
+    throughput = arms_chart(3, "Throughput over time (all operations)", "requests / s")
+    users = arms_chart(2, "Users", "users")
+    p95 = arms_chart(5, "p95 latency over time (rolling 10 s)", "ms", p95_top)
+    percentiles = (("p50", 4), ("p95", 5), ("p99", 6))
     per_arm = [
         chart(
-            [
-                Series(
-                    f"{arm} {name}", colour[arm], over_time(column, arm), PERCENTILE_DASHES[name]
-                )
-                for name, column in (("p50", 4), ("p95", 5), ("p99", 6))
-            ],
+            [line(arm, col, f"{arm} {name}", PERCENTILE_DASHES[name]) for name, col in percentiles],
             f"{arm}: latency percentiles over time",
             "ms",
-            y_top=y_top,
+            y_top,
         )
         for arm in arms
     ]

@@ -19,13 +19,11 @@ Client addresses are sent as `X-Forwarded-For`, which uvicorn trusts from 127.0.
 from __future__ import annotations
 
 import argparse
-import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
@@ -33,16 +31,7 @@ from tempfile import TemporaryDirectory
 
 import requests
 
-from loadtests.servers import (
-    DEMO_PASSWORD,
-    Pinning,
-    Process,
-    free_port,
-    fresh_database,
-    server_environment,
-    start_carrier,
-    wait_ready,
-)
+from loadtests.servers import DEMO_PASSWORD, ServerPlan, started_arm
 from loadtests.usage import PeakRss, tree_rss
 
 WRONG_BEFORE_RIGHT = 25
@@ -115,34 +104,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--database-url", help="a PostgreSQL server to make a database on")
     options = parser.parse_args(argv)
-    with ExitStack() as stack:
-        workdir = Path(stack.enter_context(TemporaryDirectory(prefix="login-flood-")))
-        database_url = stack.enter_context(fresh_database(options.database_url))
-        pinning = Pinning(None, None)
-        carrier_url = start_carrier(stack, pinning=pinning, latency_ms=0, log=workdir)
-        port = free_port()
-        server = Process(
-            [
-                sys.executable,
-                "-m",
-                "gateway",
-                "serve",
-                "--port",
-                str(port),
-            ],
-            log=workdir / "gateway.log",
-            env=server_environment(database_url, carrier_url),
-        )
-        stack.callback(server.stop)
-        base_url = f"http://127.0.0.1:{port}"
-        wait_ready(f"{base_url}/health", server)
+    servers = ServerPlan(carrier_latency_ms=0, postgres_url=options.database_url)
+    with (
+        TemporaryDirectory(prefix="login-flood-") as workdir,
+        started_arm("gateway", Path(workdir), servers) as server,
+    ):
+        base_url = server.url
         clients = [Client(base_url, "legacy"), Client(base_url, "v2")]
 
         for number, (client, user) in enumerate(zip(clients, ["clerk", "viewer"], strict=True)):
             statuses = wrong_then_right(client, user, f"198.51.100.{number + 1}")
             print(f"{client.stack}: {WRONG_BEFORE_RIGHT} wrong then right: {_compact(statuses)}")
 
-        pid = server.popen.pid
+        pid = server.process.popen.pid
         spray = flood(
             clients,
             pid,

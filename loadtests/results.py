@@ -13,11 +13,11 @@ import csv
 import json
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loadtests.schema import CpuUsage, Failure, LocustNotes, OpStats, ServerRss
+from loadtests.schema import ArmSummary, Failure, LocustNotes, OpStats
 
 AGGREGATED = "Aggregated"
 # Rows only the users' set-up sends; they keep their warm-up numbers (see warmup.py).
@@ -43,19 +43,15 @@ class Sample:
 
 @dataclass
 class ArmResult:
-    arm: str
-    prefix: str
-    host: str
+    """One arm's numbers, and what is known of the arm before it is judged (its `summary`,
+    which the verdicts complete)."""
+
+    summary: ArmSummary
     operations: dict[str, OpStats]
     total: OpStats
     history: list[Sample]
     duration_s: float
-    notes: LocustNotes
-    errors: list[Failure]
-    locust_exit_code: int
-    files: dict[str, str] = field(default_factory=dict)
-    cpu: CpuUsage | None = None
-    server_rss: ServerRss | None = None
+    loadgen_warnings: list[str]
 
 
 def percentile(histogram: Counter[int], count: int, fraction: float) -> float:

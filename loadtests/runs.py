@@ -12,6 +12,7 @@ from pathlib import Path
 
 from loadtests import usage
 from loadtests.results import ArmResult, read_errors, read_final_stats, read_history, read_notes
+from loadtests.schema import ArmSummary
 from loadtests.servers import Pinning, Process, free_port, tail
 
 HERE = Path(__file__).resolve().parent
@@ -147,7 +148,7 @@ def run_load(
         finally:
             locust.stop()
     result = read_arm(arm, host, out, exit_code, plan.run_time_s)
-    result.server_rss = rss.summary()
+    result.summary.server_rss = rss.summary()
     cpu = usage.usage(before, usage.sample(server_pgid), pinning.server, pinning.loadgen)
     if cpu is not None:
         # Locust is the only child that ended meanwhile: the children's time grew by its own.
@@ -155,7 +156,7 @@ def run_load(
         per_process = used / max(time.monotonic() - started, 1e-9) / plan.processes
         share = {"locust_cpu_s": round(used, 2), "locust_core_share": round(per_process, 3)}
         cpu = cpu.model_copy(update=share)
-    result.cpu = cpu
+    result.summary.cpu = cpu
     return result
 
 
@@ -173,24 +174,28 @@ def read_arm(
     except ValueError as exc:
         raise LoadRunError(f"{exc}\n{tail(log)}") from None
     notes = read_notes(out / f"{arm.name}.notes.json")
-    return ArmResult(
-        arm=arm.name,
-        prefix=arm.prefix,
+    files = {
+        "html": f"{arm.name}.html",
+        "stats_csv": f"{arm.name}_stats.csv",
+        "history_csv": history.name,
+        "failures_csv": f"{arm.name}_failures.csv",
+        "json": final.name,
+        "notes": f"{arm.name}.notes.json",
+        "log": log.name,
+    }
+    summary = ArmSummary(
         host=host,
+        prefix=arm.prefix,
+        files=files,
+        locust_exit_code=exit_code,
+        errors=read_errors(out / files["failures_csv"]),
+        warmup=notes.warmup,
+    )
+    return ArmResult(
+        summary=summary,
         operations=operations,
         total=total,
         history=read_history(history, notes.warmup.ended_at if notes.warmup else None),
         duration_s=duration,
-        notes=notes,
-        errors=read_errors(out / f"{arm.name}_failures.csv"),
-        locust_exit_code=exit_code,
-        files={
-            "html": f"{arm.name}.html",
-            "stats_csv": f"{arm.name}_stats.csv",
-            "history_csv": f"{arm.name}_stats_history.csv",
-            "failures_csv": f"{arm.name}_failures.csv",
-            "json": final.name,
-            "notes": f"{arm.name}.notes.json",
-            "log": log.name,
-        },
+        loadgen_warnings=notes.loadgen_warnings,
     )

@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -35,32 +35,36 @@ from shop_core.seed import seed_demo_data
 DEMO_PASSWORD = "demo"  # noqa: S105 - the seeded demo users' password, public by design
 # Enough that placing orders never runs a product out during a run.
 LOAD_TEST_STOCK = 1_000_000
+HOST = "127.0.0.1"
+SHOP_WSGI = "shop.legacy_wsgi:app"
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
 
 
 @dataclass(frozen=True)
 class Pinning:
-    """Which cores the server and the load generator run on (`taskset`), if any."""
+    """Which cores the server and the load generator run on (`taskset`); none: any."""
 
-    server: str | None
-    loadgen: str | None
+    server: tuple[int, ...] = ()
+    loadgen: tuple[int, ...] = ()
 
     @classmethod
     def choose(cls, enabled: bool) -> Pinning:
-        cores = sorted(os.sched_getaffinity(0))
+        # The cores this process may use need not be contiguous.
+        cores = tuple(sorted(os.sched_getaffinity(0)))
         if not enabled or len(cores) < 2 or shutil.which("taskset") is None:
-            return cls(None, None)
-        # A taskset list ("1" or "1,2,3"): the cores this process may use need not be contiguous.
-        return cls(str(cores[0]), ",".join(str(core) for core in cores[1:]))
+            return cls()
+        return cls(cores[:1], cores[1:])
 
-    def prefix(self, cores: str | None) -> list[str]:
-        return ["taskset", "-c", cores] if cores else []
+    @staticmethod
+    def prefix(cores: tuple[int, ...]) -> list[str]:
+        return ["taskset", "-c", ",".join(map(str, cores))] if cores else []
 
     def describe(self) -> str:
-        if self.server is None:
+        if not self.server:
             return "not pinned"
-        return f"server on core {self.server}, load generator on core(s) {self.loadgen}"
+        loadgen = ",".join(map(str, self.loadgen))
+        return f"server on core {self.server[0]}, load generator on core(s) {loadgen}"
 
 
 def free_port() -> int:
@@ -159,42 +163,6 @@ def prepare_database(url: str) -> None:
         engine.dispose()
 
 
-@contextmanager
-def fresh_database(postgres_url: str | None) -> Iterator[str]:
-    """A migrated, seeded database of its own, gone afterwards.
-
-    A SQLite file in a temporary directory, or, with `postgres_url`, a new database on
-    that PostgreSQL server.
-    """
-    with ExitStack() as stack:
-        if postgres_url:
-            url = stack.enter_context(temporary_postgres_database(postgres_url))
-        else:
-            scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="loadtest-")))
-            url = f"sqlite:///{scratch / 'shop.db'}"
-        prepare_database(url)
-        yield url
-
-
-def start_carrier(stack: ExitStack, *, pinning: Pinning, latency_ms: float, log: Path) -> str:
-    """Start the carrier stub (stopped with `stack`) and return its URL once it answers.
-
-    The carrier stands in for a service elsewhere: it runs beside the load generator, not
-    on the server's core.
-    """
-    port = free_port()
-    stub = ["carrier-stub", "--port", str(port), "--latency-ms", str(latency_ms)]
-    carrier = Process(
-        [*pinning.prefix(pinning.loadgen), sys.executable, "-m", "shop", *stub],
-        log=log / "carrier.log",
-        env=os.environ,
-    )
-    stack.callback(carrier.stop)
-    url = f"http://127.0.0.1:{port}"
-    wait_ready(f"{url}/health", carrier)
-    return url
-
-
 @dataclass(frozen=True)
 class ArmContext:
     """What a set-up hook is given for one arm."""
@@ -212,33 +180,33 @@ SetupHook = Callable[[ArmContext], AbstractContextManager[Mapping[str, str]]]
 
 @contextmanager
 def shop_arm(context: ArmContext) -> Iterator[Mapping[str, str]]:
-    """The shop's set-up: a fresh database with raised stock, and the carrier stub."""
+    """The shop's set-up: a migrated, seeded database of its own with raised stock (a SQLite
+    file, or with `postgres_url` a new database on that server), and the carrier stub."""
     with ExitStack() as stack:
-        database_url = stack.enter_context(fresh_database(context.postgres_url))
-        carrier_url = start_carrier(
+        if context.postgres_url:
+            url = stack.enter_context(temporary_postgres_database(context.postgres_url))
+        else:
+            scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="loadtest-")))
+            url = f"sqlite:///{scratch / 'shop.db'}"
+        prepare_database(url)
+        # The carrier stands in for a service elsewhere: beside the load generator, not on
+        # the server's core.
+        carrier = start_server(
             stack,
-            pinning=context.pinning,
-            latency_ms=context.carrier_latency_ms,
-            log=context.workdir,
+            "carrier",
+            ("--latency-ms", str(context.carrier_latency_ms)),
+            env=os.environ,
+            cores=context.pinning.loadgen,
+            log=context.workdir / "carrier.log",
         )
-        yield shop_environment(database_url, carrier_url)
-
-
-@dataclass(frozen=True)
-class ServerPlan:
-    """How to start the servers of a managed run."""
-
-    pinning: Pinning
-    carrier_latency_ms: float
-    workers: int
-    legacy_threads: int
-    # None: a fresh SQLite file per arm; else a PostgreSQL server to create one on.
-    postgres_url: str | None = None
-    setup: SetupHook | None = shop_arm
-    # `gateway serve` options naming the pair (none: the shop).
-    serve_args: tuple[str, ...] = ()
-    baseline_wsgi: str = "shop.legacy_wsgi:app"
-    legacy_prefix: str = "/legacy"
+        yield {
+            "GATEWAY_DATABASE_URL": url,
+            "GATEWAY_CARRIER_URL": carrier.url,
+            "GATEWAY_DEMO_PASSWORD": DEMO_PASSWORD,
+            # The run prepared the database itself.
+            "GATEWAY_MIGRATE_ON_START": "false",
+            "GATEWAY_SEED_ON_START": "false",
+        }
 
 
 def gateway_environment(**settings: int) -> dict[str, str]:
@@ -258,58 +226,91 @@ def gateway_environment(**settings: int) -> dict[str, str]:
     return env
 
 
-def shop_environment(database_url: str, carrier_url: str) -> dict[str, str]:
+def _listening(kind: str, port: str) -> list[str]:
+    """How each kind of server listens on a port: the gateway, an app factory under uvicorn
+    (the bench's bare apps), a WSGI app under gunicorn, the shop's carrier stub."""
+    bind = ["--host", HOST, "--port", port]
     return {
-        "GATEWAY_DATABASE_URL": database_url,
-        "GATEWAY_CARRIER_URL": carrier_url,
-        "GATEWAY_DEMO_PASSWORD": DEMO_PASSWORD,
-        # The run prepared the database itself.
-        "GATEWAY_MIGRATE_ON_START": "false",
-        "GATEWAY_SEED_ON_START": "false",
-    }
-
-
-def server_environment(database_url: str, carrier_url: str, **settings: int) -> dict[str, str]:
-    """A throwaway shop server's environment."""
-    return gateway_environment(**settings) | shop_environment(database_url, carrier_url)
+        "gateway": ["gateway", "serve", *bind],
+        "uvicorn": ["uvicorn", "--factory", *bind, "--log-level", "warning", "--no-access-log"],
+        "gunicorn": ["gunicorn", "--bind", f"{HOST}:{port}"],
+        "carrier": ["shop", "carrier-stub", "--port", port],
+    }[kind]
 
 
 @dataclass(frozen=True)
-class RunningArm:
+class Server:
     url: str
-    server_pgid: int
+    process: Process
+    env: Mapping[str, str]
+
+
+def start_server(
+    stack: ExitStack,
+    kind: str,
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cores: tuple[int, ...],
+    log: Path,
+    ready: str = "/health",
+    any_status: bool = False,
+) -> Server:
+    """Start a server of `kind` on a free port (on `cores`, stopped with `stack`) and return
+    it once `ready` answers."""
+    port = str(free_port())
+    command = [sys.executable, "-m", *_listening(kind, port), *args]
+    process = Process([*Pinning.prefix(cores), *command], log=log, env=env)
+    stack.callback(process.stop)
+    url = f"http://{HOST}:{port}"
+    wait_ready(url + ready, process, any_status=any_status)
+    return Server(url, process, env)
+
+
+@dataclass(frozen=True)
+class ServerPlan:
+    """How to start the servers of a managed run."""
+
+    pinning: Pinning = Pinning()
+    carrier_latency_ms: float = 50.0
+    workers: int = 1
+    legacy_threads: int = 10
+    # None: a fresh SQLite file per arm; else a PostgreSQL server to create one on.
+    postgres_url: str | None = None
+    setup: SetupHook | None = shop_arm
+    # `gateway serve` options naming the pair (none: the shop).
+    serve_args: tuple[str, ...] = ()
+    baseline_wsgi: str = SHOP_WSGI
+    legacy_prefix: str = "/legacy"
+    # More gateway settings (GATEWAY_<NAME>).
+    settings: Mapping[str, int] = field(default_factory=dict)
 
 
 @contextmanager
-def started_arm(kind: str, workdir: Path, plan: ServerPlan) -> Iterator[RunningArm]:
+def started_arm(kind: str, workdir: Path, plan: ServerPlan) -> Iterator[Server]:
     """The pair's set-up and the server for `kind`, running; logs go to `workdir`.
 
     `kind` is "gateway" (uvicorn serving both sides) or "gunicorn" (the legacy app alone).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
-        env = gateway_environment(legacy_workers=plan.legacy_threads)
+        env = gateway_environment(legacy_workers=plan.legacy_threads, **plan.settings)
         if plan.setup is not None:
             context = ArmContext(workdir, plan.pinning, plan.postgres_url, plan.carrier_latency_ms)
             env.update(stack.enter_context(plan.setup(context)))
-        port = free_port()
-        if kind == "gateway":
-            command = [sys.executable, "-m", "gateway", "serve", *plan.serve_args]
-            command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(plan.workers)]
-            ready, any_status = "/health", False
-        else:
+        args, ready, any_status = plan.serve_args, "/health", False
+        if kind == "gunicorn":
             env["SCRIPT_NAME"] = plan.legacy_prefix
-            command = [sys.executable, "-m", "gunicorn", "--workers", str(plan.workers)]
-            command += ["--threads", str(plan.legacy_threads), "--bind", f"127.0.0.1:{port}"]
-            command += [plan.baseline_wsgi]
+            args = ("--threads", str(plan.legacy_threads), plan.baseline_wsgi)
             # A team's legacy app need have no health route: any answer means it serves.
             ready, any_status = plan.legacy_prefix + "/", True
-        server = Process(
-            plan.pinning.prefix(plan.pinning.server) + command,
-            log=workdir / "server.log",
+        yield start_server(
+            stack,
+            kind,
+            ("--workers", str(plan.workers), *args),
             env=env,
+            cores=plan.pinning.server,
+            log=workdir / "server.log",
+            ready=ready,
+            any_status=any_status,
         )
-        stack.callback(server.stop)
-        base_url = f"http://127.0.0.1:{port}"
-        wait_ready(base_url + ready, server, any_status=any_status)
-        yield RunningArm(base_url, server.popen.pid)

@@ -38,15 +38,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from loadtests.results import read_final_stats
-from loadtests.servers import (
-    Pinning,
-    Process,
-    free_port,
-    fresh_database,
-    server_environment,
-    start_carrier,
-    wait_ready,
-)
+from loadtests.servers import Pinning, Process, ServerPlan, started_arm
 from shop_core.database import is_sqlite, sync_url
 
 HERE = Path(__file__).resolve().parent
@@ -242,28 +234,16 @@ def run(options: argparse.Namespace) -> int:
     pinning = Pinning.choose(options.pin)
     with ExitStack() as stack:
         workdir = options.out or Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        workdir.mkdir(parents=True, exist_ok=True)
-        database_url = stack.enter_context(fresh_database(options.database_url))
-        python = [sys.executable, "-m"]
-        carrier_url = start_carrier(stack, pinning=pinning, latency_ms=5, log=workdir)
-
-        port = free_port()
-        host = f"http://127.0.0.1:{port}"
-        env = server_environment(
-            database_url,
-            carrier_url,
-            legacy_workers=options.legacy_workers,
-            db_pool_size=options.db_pool_size,
+        servers = ServerPlan(
+            pinning,
+            carrier_latency_ms=5,
+            legacy_threads=options.legacy_workers,
+            postgres_url=options.database_url,
+            settings={"db_pool_size": options.db_pool_size},
         )
-        serve = ["gateway", "serve", "--port", str(port)]
-        server = Process(
-            [*pinning.prefix(pinning.server), *python, *serve],
-            log=workdir / "server.log",
-            env=env,
-        )
-        stack.callback(server.stop)
-        wait_ready(f"{host}/health", server)
-        probe = Probe(server.popen.pid, database_url)
+        server = stack.enter_context(started_arm("gateway", workdir, servers))
+        host, database_url = server.url, server.env["GATEWAY_DATABASE_URL"]
+        probe = Probe(server.process.popen.pid, database_url)
         stack.callback(probe.close)
 
         samples = [probe.sample()]
@@ -274,7 +254,7 @@ def run(options: argparse.Namespace) -> int:
         load += ["--csv", str(workdir / "soak"), "--json-file", str(workdir / "soak")]
         load += ["--only-summary", "LegacyUser", "V2User"]
         locust = Process(
-            [*pinning.prefix(pinning.loadgen), *python, *load],
+            [*pinning.prefix(pinning.loadgen), sys.executable, "-m", *load],
             log=workdir / "locust.log",
             env=dict(os.environ, PYTHONUNBUFFERED="1"),
         )
@@ -283,8 +263,8 @@ def run(options: argparse.Namespace) -> int:
         while locust.popen.poll() is None:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"Locust did not finish:\n{locust.tail()}")
-            if server.popen.poll() is not None:
-                raise RuntimeError(f"the gateway died:\n{server.tail()}")
+            if server.process.popen.poll() is not None:
+                raise RuntimeError(f"the gateway died:\n{server.process.tail()}")
             time.sleep(options.interval)
             samples.append(probe.sample())
         locust_exit = locust.wait()

@@ -50,17 +50,6 @@ def children_cpu_s() -> float:
     return times.children_user + times.children_system
 
 
-def parse_cores(spec: str | None) -> list[int]:
-    """A taskset list (`"1"`, `"1,3"`, `"1-3"`) as core numbers; all cores for None."""
-    if spec is None:
-        return sorted(os.sched_getaffinity(0))
-    cores: list[int] = []
-    for part in spec.split(","):
-        first, _, last = part.partition("-")
-        cores += range(int(first), int(last or first) + 1)
-    return cores
-
-
 @dataclass(frozen=True)
 class CpuSample:
     cores: dict[int, tuple[float, float]]  # core -> (busy, total) seconds since boot
@@ -87,12 +76,17 @@ def _share(before: CpuSample, after: CpuSample, cores: list[int]) -> tuple[float
 
 
 def usage(
-    before: CpuSample | None, after: CpuSample | None, server_cores: str | None, loadgen: str | None
+    before: CpuSample | None,
+    after: CpuSample | None,
+    server_cores: tuple[int, ...],
+    loadgen: tuple[int, ...],
 ) -> CpuUsage | None:
-    """Busy shares of the server's and the load generator's cores between two samples."""
+    """Busy shares of the server's and the load generator's cores (none: all) between two
+    samples."""
     if before is None or after is None:
         return None
-    cores = parse_cores(server_cores)
+    every = tuple(sorted(os.sched_getaffinity(0)))
+    cores = list(server_cores or every)
     busy, total = _share(before, after, cores)
     own: dict[str, float] = {}
     if before.server_s is not None and after.server_s is not None and total:
@@ -106,7 +100,7 @@ def usage(
     return CpuUsage(
         server_cores=cores,
         server_cores_busy=round(busy, 3),
-        loadgen_cores_busy=round(_share(before, after, parse_cores(loadgen))[0], 3),
+        loadgen_cores_busy=round(_share(before, after, list(loadgen or every))[0], 3),
         **own,
     )
 

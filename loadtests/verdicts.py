@@ -134,24 +134,24 @@ def cpu_notes(cpu: CpuUsage | None, *, pinned: bool) -> list[str]:
 def cpu_per_request(result: ArmResult) -> float | None:
     """Server CPU per request over the Locust run: robust where latency is not, since other
     processes on the core slow the server down but do not add to its own CPU time."""
-    if result.cpu is None or result.cpu.server_cpu_s is None:
+    cpu, warmup = result.summary.cpu, result.summary.warmup
+    if cpu is None or cpu.server_cpu_s is None:
         return None
-    warmup = result.notes.warmup
     requests = result.total.requests + (warmup.requests if warmup else 0)
-    return round(result.cpu.server_cpu_s * 1000 / requests, 3) if requests else None
+    return round(cpu.server_cpu_s * 1000 / requests, 3) if requests else None
 
 
 def arm_summary(result: ArmResult, settings: Settings, limits: Thresholds) -> ArmSummary:
     """What the report says about an arm as a whole, including whether its load was valid."""
-    warmup = result.notes.warmup
+    warmup = result.summary.warmup
     bottleneck = []
     if warmup and warmup.cut_short:
         bottleneck.append(f"the warm-up was cut short: {warmup.cut_short}")
     if warmup and warmup.failures:
         bottleneck.append(f"{warmup.failures} failures during the warm-up (see Failures)")
-    if result.notes.loadgen_warnings:
-        bottleneck.append(f"Locust's CPU warning: {result.notes.loadgen_warnings[0]}")
-    bottleneck += cpu_notes(result.cpu, pinned=settings.pinned)
+    if result.loadgen_warnings:
+        bottleneck.append(f"Locust's CPU warning: {result.loadgen_warnings[0]}")
+    bottleneck += cpu_notes(result.summary.cpu, pinned=settings.pinned)
     offered = achieved = None
     steps: list[Step] = []
     if settings.mode == "rate":
@@ -172,20 +172,13 @@ def arm_summary(result: ArmResult, settings: Settings, limits: Thresholds) -> Ar
     else:
         steps = ramp_steps(result.history)
     peak = max(steps, key=lambda step: step.rps, default=None)
-    return ArmSummary(
-        host=result.host,
-        prefix=result.prefix,
-        files=result.files,
-        locust_exit_code=result.locust_exit_code,
-        errors=result.errors,
-        warmup=warmup,
-        cpu=result.cpu,
-        cpu_ms_per_request=cpu_per_request(result),
-        server_rss=result.server_rss,
-        offered_rps=offered,
-        achieved_rps=achieved,
-        steps=steps,
-        peak_rps=peak.rps if peak else None,
-        peak_users=peak.users if peak else None,
-        loadgen_bottleneck=bottleneck,
-    )
+    judged = {
+        "cpu_ms_per_request": cpu_per_request(result),
+        "offered_rps": offered,
+        "achieved_rps": achieved,
+        "steps": steps,
+        "peak_rps": peak.rps if peak else None,
+        "peak_users": peak.users if peak else None,
+        "loadgen_bottleneck": bottleneck,
+    }
+    return result.summary.model_copy(update=judged)

@@ -212,3 +212,102 @@ def test_cancelled_and_timed_out_waits_give_their_slot_back_once() -> None:
         gate.set()
         mount.shutdown()
     assert (mount.busy, mount.waiting) == (0, 0)
+
+
+# How the answer crosses from the pool thread: the head goes with the first body bytes,
+# a stream still streams, and an app that fails before its first bytes gets a clean 500.
+
+
+async def _answer(mount: LegacyMount, on_message: Callable[[dict[str, Any]], None]) -> None:
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        on_message(message)
+
+    await mount(_scope(), receive, send)
+
+
+def _served(app: Any) -> list[dict[str, Any]]:
+    mount = LegacyMount(app, workers=2)
+    messages: list[dict[str, Any]] = []
+    try:
+        asyncio.run(asyncio.wait_for(_answer(mount, messages.append), timeout=10))
+    finally:
+        mount.shutdown()
+    return messages
+
+
+def test_a_one_chunk_answer_arrives_whole_and_ends_once() -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        start_response("201 Created", [("Content-Type", "text/plain"), ("X-Kind", "one")])
+        yield b""  # an empty chunk before the body sends nothing, not even the head
+        yield b"hello"
+
+    messages = _served(app)
+    assert [message["type"] for message in messages] == [
+        "http.response.start",
+        "http.response.body",
+        "http.response.body",
+    ]
+    assert messages[0]["status"] == 201
+    assert (b"x-kind", b"one") in messages[0]["headers"]
+    assert b"".join(message.get("body", b"") for message in messages) == b"hello"
+    assert [message.get("more_body", False) for message in messages[1:]] == [True, False]
+
+
+def test_an_answer_without_body_still_gets_its_head() -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("204 No Content", [])
+        return []
+
+    messages = _served(app)
+    assert messages[0] == {"type": "http.response.start", "status": 204, "headers": []}
+    assert messages[-1]["type"] == "http.response.body"
+    assert not messages[-1].get("more_body", False)
+
+
+def test_a_stream_reaches_the_client_before_the_app_has_finished_it() -> None:
+    first_chunk_seen = threading.Event()
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        yield b"first"
+        # The rest is only produced once the client holds the first chunk: an answer
+        # buffered until the app is done would never complete.
+        if not first_chunk_seen.wait(10):
+            raise AssertionError("the first chunk was held back")
+        for _ in range(50):
+            yield b"more"
+
+    messages: list[dict[str, Any]] = []
+
+    def record(message: dict[str, Any]) -> None:
+        messages.append(message)
+        if message.get("body") == b"first":
+            first_chunk_seen.set()
+
+    mount = LegacyMount(app, workers=2)
+    try:
+        asyncio.run(asyncio.wait_for(_answer(mount, record), timeout=10))
+    finally:
+        mount.shutdown()
+    assert b"".join(message.get("body", b"") for message in messages) == b"first" + b"more" * 50
+
+
+def test_an_app_failing_before_its_first_bytes_leaves_the_answer_unstarted() -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        raise RuntimeError("the body could not be made")
+        yield b"never"
+
+    mount = LegacyMount(app, workers=2)
+    messages: list[dict[str, Any]] = []
+    try:
+        with pytest.raises(RuntimeError, match="could not be made"):
+            asyncio.run(asyncio.wait_for(_answer(mount, messages.append), timeout=10))
+    finally:
+        mount.shutdown()
+    # Nothing was sent, so the server's error handling can still answer a clean 500.
+    assert messages == []
+    assert (mount.busy, mount.waiting) == (0, 0)

@@ -26,10 +26,16 @@ TOKEN = "an-admin-token-" + "t" * 32
 
 
 @pytest.fixture(autouse=True)
-def _no_settings_of_the_test_run(monkeypatch: pytest.MonkeyPatch) -> None:
+def _no_settings_of_the_test_run(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in list(os.environ):
         if name.startswith("GATEWAY_"):
             monkeypatch.delenv(name)
+    yield
+    # `gateway serve` passes its options to worker processes as GATEWAY_* variables: none
+    # may reach the servers that later tests start.
+    for name in list(os.environ):
+        if name.startswith("GATEWAY_"):
+            del os.environ[name]
 
 
 @pytest.fixture
