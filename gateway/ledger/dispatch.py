@@ -9,9 +9,14 @@ status from memory (`RouteStatuses.current`: no database trip per request), and:
 - `retired`: 410 in the legacy error format, with the successor's link.
 
 A request that matches no rule goes to the legacy app, which answers it as it always has
-(404, 405, and the routes nobody listed). Once a route is announced (a deprecation or a
-sunset date), every answer of it carries `Deprecation` (RFC 9745), `Sunset` (RFC 8594)
-and `Link: <v2 URL>; rel="successor-version"` (RFC 5829), whoever serves it.
+(404, 405, and the routes nobody listed). `HEAD` follows its `GET` route's state, as Flask
+answers HEAD for every GET rule by itself: in `v2` the adapter serves the GET and the body
+is dropped, so the headers (length, ETag) are the GET's. `OPTIONS`, which Flask answers
+from its URL map without running a view, stays with the legacy app.
+
+Once a route is announced (a deprecation or a sunset date), every answer of it carries
+`Deprecation` (RFC 9745), `Sunset` (RFC 8594) and `Link: <v2 URL>; rel="successor-version"`
+(RFC 5829), whoever serves it.
 """
 
 from __future__ import annotations
@@ -60,7 +65,10 @@ class LedgerDispatch:
 
     def match(self, method: str, path: str) -> tuple[LedgerRoute, dict[str, Any]] | None:
         """The route `method path` (under the legacy prefix) is, with its parameters."""
-        for rule, route in self._rules.get(method, ()):
+        rules = self._rules.get(method, ())
+        if method == "HEAD":
+            rules = (*rules, *self._rules.get("GET", ()))
+        for rule, route in rules:
             params = rule.match(path)
             if params is not None:
                 return route, params
@@ -92,6 +100,8 @@ class LedgerDispatch:
             if isinstance(observation, Observation):
                 observation.served_by = SERVED_BY_V2
             scope[V2_ROOT_KEY] = v2_root
+            if scope["method"] == "HEAD" and route.legacy_method.upper() == "GET":
+                scope, send = {**scope, "method": "GET"}, _without_body(send)
             await route.adapter(scope, receive, send, params=params, v2=self.v2)
         elif status.state is RouteState.RETIRED:
             if isinstance(observation, Observation):
@@ -144,3 +154,14 @@ def _with_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
         await send(message)
 
     return send_with_headers
+
+
+def _without_body(send: Send) -> Send:
+    """The answer to a GET, sent as the answer to HEAD: its headers, no body."""
+
+    async def send_head(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b""}
+        await send(message)
+
+    return send_head

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from shop_core.database import create_sync_engine
+from shop_core.migrate import shop_tables_only
 from shop_core.models import Base
 from shop_core.settings import Settings
 
@@ -32,7 +33,12 @@ def _check_sqlite_foreign_keys(connection: Connection) -> None:
 
 
 if context.is_offline_mode():
-    context.configure(url=url, target_metadata=Base.metadata, literal_binds=True)
+    context.configure(
+        url=url,
+        target_metadata=Base.metadata,
+        literal_binds=True,
+        include_name=shop_tables_only,
+    )
     with context.begin_transaction():
         context.run_migrations()
 else:
@@ -42,7 +48,11 @@ else:
             sqlite = connection.dialect.name == "sqlite"
             if sqlite:
                 _sqlite_foreign_keys_off(connection)
-            context.configure(connection=connection, target_metadata=Base.metadata)
+            context.configure(
+                connection=connection,
+                target_metadata=Base.metadata,
+                include_name=shop_tables_only,
+            )
             with context.begin_transaction():
                 context.run_migrations()
                 if sqlite:

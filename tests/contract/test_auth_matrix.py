@@ -11,6 +11,9 @@ test, so a route added later cannot go unchecked. For each route:
 - public routes answer the same whatever token comes with them.
 
 Path parameters are real ids, so that 404 cannot answer before authorisation does.
+The legacy door is checked twice: served by Flask, and with every paired route served by
+v2 through its adapter (each route is checked on its own, so the mixed combinations of
+states add nothing here).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from gateway.ledger.dispatch import LedgerDispatch
 from gateway.legacy_mount import LegacyMount
 from shop.settings import ShopSettings
 from shop_core.models import User
+from tests.contract.combinations import LEGACY_ON_V2, GatewayIn
 from tests.support import DEMO_PASSWORD, Stack, assert_error
 
 PUBLIC = "public"
@@ -304,9 +308,10 @@ def _run_matrix(
     return failures
 
 
-@pytest.mark.parametrize("name", ["legacy", "v2"])
+@pytest.mark.parametrize("name", ["legacy", "v2", LEGACY_ON_V2])
 def test_each_stack_refuses_bad_tokens_and_missing_scopes_on_every_route(
     gateway: BackgroundServer,
+    gateway_in: GatewayIn,
     route_tables: dict[str, set[str]],
     tokens: dict[str, str],
     bad_tokens: dict[str, str],
@@ -314,12 +319,15 @@ def test_each_stack_refuses_bad_tokens_and_missing_scopes_on_every_route(
     unique: str,
     name: str,
 ) -> None:
-    stack = Stack(name, gateway.url, tokens)
+    if name == LEGACY_ON_V2:
+        stack = Stack("legacy", gateway_in(LEGACY_ON_V2).url, tokens)
+    else:
+        stack = Stack(name, gateway.url, tokens)
     failures = _run_matrix(
         stack.http,
         stack.url,
-        route_tables[name],
-        _table(name),
+        route_tables[stack.name],
+        _table(stack.name),
         stack,
         _ids(stack, unique),
         tokens,

@@ -1,11 +1,24 @@
-"""Two front doors to the same rows: what one stack writes, the other reads, identically."""
+"""Two front doors to the same rows: what one stack writes, the other reads, identically.
+
+They hold whoever serves the legacy door: Flask for every route, v2 for every paired route,
+and the mixed combinations (reads on v2 with writes on Flask, and the reverse), where one
+test's legacy calls cross from one implementation to the other.
+"""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import Engine, select
 
 from shop_core.models import Product
+from tests.contract.combinations import COMBINATIONS, legacy_client
 from tests.support import DEMO_PASSWORD, Stack
+
+
+@pytest.fixture(params=["legacy", *COMBINATIONS])
+def legacy(request: pytest.FixtureRequest, tokens: dict[str, str]) -> Stack:
+    """The legacy door in every combination of states that changes who serves it."""
+    return legacy_client(request, request.param, tokens)
 
 
 def test_an_order_placed_on_v2_shows_on_legacy_with_stock_taken(

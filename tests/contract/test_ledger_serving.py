@@ -62,7 +62,9 @@ def set_status(
     asyncio.run(store.change(route_id, after, actor="test", reason="test"))
 
 
-def served_by(server_url: str, route: str, status: str) -> dict[str, float]:
+def served_by(
+    server_url: str, route: str, status: str, method: str | None = None
+) -> dict[str, float]:
     """Legacy answers of `route` with `status` the gateway counted, by who served them."""
     text = requests.get(f"{server_url}/metrics", timeout=10).text
     counts: dict[str, float] = {}
@@ -70,6 +72,8 @@ def served_by(server_url: str, route: str, status: str) -> dict[str, float]:
         for sample in family.samples:
             labels = sample.labels
             wanted = {"stack": "legacy", "route": route, "status": status}
+            if method is not None:
+                wanted["method"] = method
             if sample.name == "gateway_requests_total" and wanted.items() <= labels.items():
                 counts[labels["served_by"]] = counts.get(labels["served_by"], 0) + sample.value
     return counts
@@ -94,6 +98,30 @@ def test_v2_serves_the_legacy_url_in_the_legacy_contract(
     assert now.get("v2", 0) == counted.get("v2", 0) + 1
     assert now.get("legacy") == counted.get("legacy")
     assert_error(client, client.get("/products/999999999"), 404)
+
+
+@pytest.mark.parametrize("state", [RouteState.LEGACY, RouteState.V2])
+def test_head_of_a_read_is_served_as_its_get_without_the_body(
+    client: Stack, statuses: MemoryStatuses, unique: str, state: RouteState
+) -> None:
+    product = client.create_product(unique)
+    path = f"/products/{product['id']}"
+    set_status(statuses, "products.read", state=state)
+    base = client.url.removesuffix("/legacy")
+    counted = served_by(base, "/products/{product_id}", "200", method="HEAD")
+    get = client.get(path)
+    head = client.request("HEAD", path)
+    assert (head.status_code, head.content) == (200, b"")
+    for header in ("Content-Type", "Content-Length", "ETag"):
+        assert head.headers[header] == get.headers[header], header
+    now = served_by(base, "/products/{product_id}", "200", method="HEAD")
+    assert now.get(state.value, 0) == counted.get(state.value, 0) + 1
+    missing = client.request("HEAD", "/products/999999999")
+    assert (missing.status_code, missing.content) == (404, b"")
+    set_status(statuses, "products.read", state=RouteState.RETIRED)
+    retired = client.request("HEAD", path)
+    assert (retired.status_code, retired.content) == (410, b"")
+    assert retired.headers["Link"] == f'</v2{path}>; rel="successor-version"'
 
 
 def test_a_v2_served_write_answers_as_legacy_did(

@@ -13,9 +13,10 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
+from gateway.ledger.store_migrate import upgrade_control_database
 from shop_core.database import create_sync_engine, temporary_postgres_database
 from shop_core.emails import email_key
-from shop_core.migrate import alembic_config, upgrade
+from shop_core.migrate import alembic_config, shop_tables_only, upgrade
 from shop_core.models import Base
 from tests.conftest import BACKENDS, POSTGRES_ADMIN_URL
 
@@ -87,6 +88,23 @@ def test_the_history_builds_what_the_models_describe(empty_url: str, engine: Eng
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
+
+
+def test_autogenerate_leaves_the_gateways_tables_alone(empty_url: str, engine: Engine) -> None:
+    # The shop's database holds the gateway's route statuses too (shop/app.py).
+    upgrade(empty_url)
+    upgrade_control_database(empty_url)
+    with engine.connect() as conn:
+        unfiltered = MigrationContext.configure(conn, opts={"compare_type": True})
+        dropped = {diff[1].name for diff in compare_metadata(unfiltered, Base.metadata)}
+        assert {"gateway_route_status", "gateway_alembic_version"} <= dropped
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_name": shop_tables_only}
+        )
+        assert compare_metadata(context, Base.metadata) == []
+    # What `alembic check` runs: autogenerate through the shop's env.py, which raises on any
+    # operation it would write.
+    command.check(alembic_config(empty_url))
 
 
 def test_the_upgrade_keys_existing_customers_and_enforces_the_key(
