@@ -27,6 +27,7 @@ from gateway.ledger.control import ControlPlane, control_plane
 from gateway.ledger.dispatch import LedgerDispatch
 from gateway.ledger.memory import MemoryStatuses
 from gateway.ledger.model import Ledger, RouteStatuses
+from gateway.ledger.shadow import Shadow
 from gateway.legacy_mount import LegacyMount
 from gateway.observability import METRICS_PATH, install_observability
 from gateway.pair import AppPair, ReadinessCheck
@@ -76,7 +77,16 @@ def create_gateway(
 
     # The control plane (gateway/ledger/control.py): the route statuses, kept fresh from
     # the control database for as long as the gateway serves, and the admin API.
-    control = control_plane(settings, pair)
+    shadow = (
+        None
+        if pair.ledger is None
+        else Shadow(
+            max_concurrency=settings.shadow_max_concurrency,
+            timeout_s=settings.shadow_timeout_s,
+            keep_mismatches=settings.shadow_keep_mismatches,
+        )
+    )
+    control = control_plane(settings, pair, shadow=None if shadow is None else shadow.results)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -92,6 +102,9 @@ def create_gateway(
                 # First on the way out: requests in flight finish before the pair closes
                 # what they use.
                 resources.push_async_callback(asyncio.to_thread, legacy.shutdown)
+            if shadow is not None:
+                # Before the apps close what the shadow calls in flight are using.
+                resources.push_async_callback(shadow.aclose)
             yield
 
     app = _Gateway(
@@ -117,6 +130,7 @@ def create_gateway(
             legacy_prefix=settings.legacy_prefix,
             v2_prefix=settings.v2_prefix,
             legacy_errors=pair.legacy_errors,
+            shadow=shadow,
         )
         app.state.ledger_dispatch = dispatch
         app.mount(settings.legacy_prefix, dispatch)
@@ -132,7 +146,7 @@ def create_gateway(
         _install_v2_docs(
             app, pair.v2, settings.v2_prefix, admin=None if control is None else control.openapi
         )
-    install_observability(
+    observability = install_observability(
         app,
         stacks={settings.legacy_prefix: "legacy", settings.v2_prefix: "v2"},
         metrics_enabled=settings.metrics_enabled,
@@ -140,6 +154,9 @@ def create_gateway(
         multiprocess_dir=settings.metrics_multiprocess_dir,
         legacy_mount=legacy,
     )
+    app.state.shadow = shadow
+    if shadow is not None and observability.metrics is not None:
+        shadow.observer = observability.metrics.shadow_compared
 
     app.add_middleware(
         BodyLimits,

@@ -17,11 +17,17 @@ from gateway.ledger.adapters import (
     legacy_only,
     paired,
 )
+from gateway.ledger.compare import ShadowRules
 from gateway.ledger.model import Ledger
 from gateway.ledger.rules import int_converter
 from shop.errors import LEGACY_CODES, legacy_error_with_fields
 from shop_core.models import MAX_ID
 
+# Shadow comparisons: the prose of an error (its message, the messages naming a field) is
+# each stack's own wording, a documented difference (API.md); its status, code and the
+# fields it names are compared. Customers' emails are never kept in a mismatch.
+READS = ShadowRules(ignore=("/error/message", "/error/fields/*/*"))
+CUSTOMER_READS = ShadowRules(ignore=READS.ignore, sensitive=frozenset({"email"}))
 ERRORS = LegacyErrors(legacy_error_with_fields, codes=LEGACY_CODES)
 LOCATION = LegacyLocation()
 PRODUCT = LenientBody(
@@ -42,13 +48,19 @@ def shop_ledger() -> Ledger:
                 "gateway's /health covers both",
             ),
             paired(
-                "products.list", "GET /products", "GET /products", ERRORS, PageWindow("products")
+                "products.list",
+                "GET /products",
+                "GET /products",
+                ERRORS,
+                PageWindow("products"),
+                shadow=READS,
             ),
             paired(
                 "products.read",
                 "GET /products/<id:product_id>",
                 "GET /products/{product_id}",
                 ERRORS,
+                shadow=READS,
             ),
             paired(
                 "products.create", "POST /products", "POST /products", ERRORS, LOCATION, PRODUCT
@@ -72,12 +84,14 @@ def shop_ledger() -> Ledger:
                 "GET /customers",
                 ERRORS,
                 PageWindow("customers"),
+                shadow=CUSTOMER_READS,
             ),
             paired(
                 "customers.read",
                 "GET /customers/<id:customer_id>",
                 "GET /customers/{customer_id}",
                 ERRORS,
+                shadow=CUSTOMER_READS,
             ),
             paired(
                 "customers.create", "POST /customers", "POST /customers", ERRORS, LOCATION, CUSTOMER
@@ -95,8 +109,21 @@ def shop_ledger() -> Ledger:
                 "DELETE /customers/{customer_id}",
                 ERRORS,
             ),
-            paired("orders.list", "GET /orders", "GET /orders", ERRORS, PageWindow("orders")),
-            paired("orders.read", "GET /orders/<id:order_id>", "GET /orders/{order_id}", ERRORS),
+            paired(
+                "orders.list",
+                "GET /orders",
+                "GET /orders",
+                ERRORS,
+                PageWindow("orders"),
+                shadow=READS,
+            ),
+            paired(
+                "orders.read",
+                "GET /orders/<id:order_id>",
+                "GET /orders/{order_id}",
+                ERRORS,
+                shadow=READS,
+            ),
             paired("orders.place", "POST /orders", "POST /orders", ERRORS, LOCATION, ORDER),
             paired(
                 "orders.cancel",
@@ -104,7 +131,13 @@ def shop_ledger() -> Ledger:
                 "POST /orders/{order_id}/cancel",
                 ERRORS,
             ),
-            paired("shipping.quote", "GET /shipping/quote", "GET /shipping/quote", ERRORS),
+            paired(
+                "shipping.quote",
+                "GET /shipping/quote",
+                "GET /shipping/quote",
+                ERRORS,
+                shadow=READS,
+            ),
         ),
         # legacy_flask's `<id:...>`: a positive 32-bit integer (IdConverter).
         converters={"id": int_converter(1, MAX_ID)},

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway.ledger.compare import ShadowRules
 from gateway.ledger.inprocess import V2_ROOT_KEY, V2Answer, V2Request, call_v2, read_body
 from gateway.ledger.model import LedgerRoute
 from gateway.ledger.rules import fill_path
@@ -338,6 +339,7 @@ def paired(
     v2: str,
     *parts: Part,
     deprecation_docs: str | None = None,
+    shadow: ShadowRules | None = None,
 ) -> LedgerRoute:
     """A ledger row served through a `V2Adapter`: `paired("products.read", "GET
     /products/<id:product_id>", "GET /products/{product_id}", LegacyErrors(...))`."""
@@ -351,6 +353,7 @@ def paired(
         v2_path=v2_path,
         adapter=V2Adapter(v2_method, v2_path, parts),
         deprecation_docs=deprecation_docs,
+        shadow=shadow,
     )
 
 

@@ -3,6 +3,7 @@
     GET   /_gateway/routes                 every route of the ledger and its status
     PATCH /_gateway/routes/{id}            {"state", "deprecation", "sunset", "reason"}
     GET   /_gateway/routes/{id}/history    every change: when, by whom, from, to, why
+    GET   /_gateway/routes/{id}/shadow     this process's shadow results: counts, mismatches
 
 Mounted by `create_gateway` only when the pair has a ledger and `GATEWAY_ADMIN_TOKEN` is
 set (else these paths answer 404, as any unknown path). Every request must carry
@@ -24,13 +25,17 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
 from gateway.ledger.admin_models import (
+    GatewayMismatch,
     GatewayRoute,
     GatewayRouteChange,
     GatewayRouteHistory,
     GatewayRouteList,
     GatewayRoutePatch,
+    GatewayShadow,
+    GatewayShadowCounts,
 )
-from gateway.ledger.model import StatusRefused
+from gateway.ledger.model import LedgerRoute, StatusRefused
+from gateway.ledger.shadow import Counts, ShadowResults
 from gateway.ledger.store import DatabaseStatuses, UnknownRoute
 from gateway.responses import problem_details
 
@@ -56,8 +61,10 @@ def problem(status: int, detail: str, **extra: Any) -> Response:
     return Response(body, status_code=status, media_type=content_type)
 
 
-def admin_router(statuses: DatabaseStatuses, *, token: str) -> APIRouter:
-    """The admin routes over `statuses`, for bearers of `token`."""
+def admin_router(
+    statuses: DatabaseStatuses, *, token: str, shadow: ShadowResults | None = None
+) -> APIRouter:
+    """The admin routes over `statuses` (and the `shadow` results), for bearers of `token`."""
     expected = token.encode()
 
     class AdminRoute(APIRoute):
@@ -97,12 +104,16 @@ def admin_router(statuses: DatabaseStatuses, *, token: str) -> APIRouter:
     )
     ledger = statuses.ledger
 
+    def shadow_counts(route: LedgerRoute) -> Counts | None:
+        return None if shadow is None or route.adapter is None else shadow.counts(route.id)
+
     @router.get("/routes")
     async def list_routes() -> GatewayRouteList:
         """Every legacy route of the ledger, its v2 counterpart and its status."""
         return GatewayRouteList(
             routes=[
-                GatewayRoute.of_route(route, statuses.current(route.id)) for route in ledger.routes
+                GatewayRoute.of_route(route, statuses.current(route.id), shadow_counts(route))
+                for route in ledger.routes
             ]
         )
 
@@ -117,7 +128,7 @@ def admin_router(statuses: DatabaseStatuses, *, token: str) -> APIRouter:
         )
         route = ledger.get(route_id)
         assert route is not None  # the edit refuses an unknown route
-        return GatewayRoute.of_route(route, recorded.after)
+        return GatewayRoute.of_route(route, recorded.after, shadow_counts(route))
 
     @router.get("/routes/{route_id}/history")
     async def route_history(route_id: str) -> GatewayRouteHistory:
@@ -125,6 +136,24 @@ def admin_router(statuses: DatabaseStatuses, *, token: str) -> APIRouter:
         changes = await statuses.history(route_id)
         return GatewayRouteHistory(
             route_id=route_id, changes=[GatewayRouteChange.of(change) for change in changes]
+        )
+
+    @router.get("/routes/{route_id}/shadow")
+    async def route_shadow(route_id: str) -> GatewayShadow:
+        """What shadowing the route found in this process: how many answers matched, and
+        the latest mismatches with their JSON pointers and both values."""
+        route = ledger.get(route_id)
+        if route is None:
+            raise UnknownRoute(route_id)
+        status = statuses.current(route_id)
+        counts = Counts() if shadow is None else shadow.counts(route_id)
+        mismatches = [] if shadow is None else shadow.mismatches(route_id)
+        return GatewayShadow(
+            route_id=route_id,
+            state=status.state,
+            share=status.share,
+            counts=GatewayShadowCounts.of(counts),
+            mismatches=[GatewayMismatch.of(mismatch) for mismatch in mismatches],
         )
 
     return router

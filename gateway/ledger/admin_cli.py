@@ -1,7 +1,7 @@
 """`gateway routes ...`: the admin API's changes from a shell, straight to the control database.
 
     gateway routes list [--json]
-    gateway routes set ID STATE [--reason R]
+    gateway routes set ID STATE [--share PERCENT] [--reason R]
     gateway routes announce ID [--deprecation DATE] [--sunset DATE] [--reason R]
     gateway routes migrate
 
@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 
 from gateway.ledger.admin_models import GatewayRoute
 from gateway.ledger.control import NoControlDatabase, required_control
-from gateway.ledger.model import RouteState, RouteStatus, StatusRefused
+from gateway.ledger.model import FULL_SHARE, RouteState, RouteStatus, StatusRefused
 from gateway.ledger.store import DatabaseStatuses, UnknownRoute
 from gateway.ledger.store_migrate import upgrade_control_database
 from gateway.pair import pair_source
@@ -43,6 +43,16 @@ def _date(value: str) -> datetime | None:
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an ISO-8601 date: {value!r}") from None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _share(value: str) -> int:
+    try:
+        share = int(value)
+    except ValueError:
+        share = -1
+    if not 0 <= share <= FULL_SHARE:
+        raise argparse.ArgumentTypeError(f"a share is a percentage, 0 to {FULL_SHARE}: {value!r}")
+    return share
 
 
 def _default_actor() -> str:
@@ -65,6 +75,13 @@ def add_routes_commands(routes: argparse.ArgumentParser) -> None:
     setting = commands.add_parser("set", help="move a route to another state")
     setting.add_argument("route_id", metavar="ID")
     setting.add_argument("state", type=RouteState, choices=list(RouteState), metavar="STATE")
+    setting.add_argument(
+        "--share",
+        type=_share,
+        default=None,
+        metavar="PERCENT",
+        help="0-100: of the safe requests shadowed (shadow); kept when not given",
+    )
     setting.add_argument("--reason", default="")
     announce = commands.add_parser("announce", help="set a route's deprecation and sunset dates")
     announce.add_argument("route_id", metavar="ID")
@@ -112,9 +129,10 @@ async def _run(args: argparse.Namespace, statuses: DatabaseStatuses) -> None:
     actor = args.actor or _default_actor()
     if args.routes_command == "set":
         state: RouteState = args.state
+        share: int | None = args.share
 
         def edit(before: RouteStatus) -> RouteStatus:
-            return replace(before, state=state)
+            return replace(before, state=state, share=before.share if share is None else share)
 
     else:
         if args.deprecation is _UNSET and args.sunset is _UNSET:
@@ -138,7 +156,8 @@ def _describe(status: RouteStatus) -> str:
         for name, value in (("deprecation", status.deprecation), ("sunset", status.sunset))
         if value is not None
     ]
-    return ", ".join([status.state.value, *dates])
+    share = [] if status.share == FULL_SHARE else [f"share {status.share}%"]
+    return ", ".join([status.state.value, *share, *dates])
 
 
 def _print_list(statuses: DatabaseStatuses, *, as_json: bool) -> None:
@@ -149,12 +168,13 @@ def _print_list(statuses: DatabaseStatuses, *, as_json: bool) -> None:
         json.dump([route.model_dump(mode="json") for route in routes], sys.stdout, indent=2)
         print()
         return
-    rows = [("ID", "STATE", "DEPRECATION", "SUNSET", "LEGACY", "V2")]
+    rows = [("ID", "STATE", "SHARE", "DEPRECATION", "SUNSET", "LEGACY", "V2")]
     for route in routes:
         rows.append(
             (
                 route.id,
                 route.state.value + ("" if route.adapter or route.v2 is None else " (no adapter)"),
+                f"{route.share}%",
                 "" if route.deprecation is None else route.deprecation.isoformat(),
                 "" if route.sunset is None else route.sunset.isoformat(),
                 f"{route.legacy.method} {route.legacy.rule}",

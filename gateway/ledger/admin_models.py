@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from gateway.ledger.model import LedgerRoute, RouteChange, RouteState, RouteStatus
+from gateway.ledger.model import FULL_SHARE, LedgerRoute, RouteChange, RouteState, RouteStatus
+from gateway.ledger.shadow import Counts, Mismatch
 
 MAX_REASON_CHARS = 1000
+SHARE_DESCRIPTION = (
+    "percent: of the safe requests shadowed (`shadow`), of the clients served by v2 (`canary`)"
+)
 
 
 class LegacySide(BaseModel):
@@ -25,10 +30,64 @@ class StatusOut(BaseModel):
     state: RouteState
     deprecation: datetime | None
     sunset: datetime | None
+    share: int = Field(description=SHARE_DESCRIPTION)
 
     @classmethod
     def of(cls, status: RouteStatus) -> StatusOut:
-        return cls(state=status.state, deprecation=status.deprecation, sunset=status.sunset)
+        return cls(
+            state=status.state,
+            deprecation=status.deprecation,
+            sunset=status.sunset,
+            share=status.share,
+        )
+
+
+class GatewayShadowCounts(BaseModel):
+    """This process's shadow results for a route (each process counts its own)."""
+
+    compared: int = Field(description="answers compared: matched + mismatched")
+    matched: int
+    mismatched: int
+    errored: int = Field(description="shadow calls that failed")
+    dropped: int = Field(description="not shadowed: over the concurrency or time budget")
+
+    @classmethod
+    def of(cls, counts: Counts) -> GatewayShadowCounts:
+        return cls(
+            compared=counts.compared,
+            matched=counts.matched,
+            mismatched=counts.mismatched,
+            errored=counts.errored,
+            dropped=counts.dropped,
+        )
+
+
+class GatewayMismatch(BaseModel):
+    at: datetime
+    request_id: str
+    method: str
+    path: str
+    differences: list[dict[str, Any]] = Field(
+        description="part, pointer, primary and shadow values (sensitive fields redacted)"
+    )
+
+    @classmethod
+    def of(cls, mismatch: Mismatch) -> GatewayMismatch:
+        return cls(
+            at=mismatch.at,
+            request_id=mismatch.request_id,
+            method=mismatch.method,
+            path=mismatch.path,
+            differences=[difference.as_json() for difference in mismatch.differences],
+        )
+
+
+class GatewayShadow(BaseModel):
+    route_id: str
+    state: RouteState
+    share: int
+    counts: GatewayShadowCounts
+    mismatches: list[GatewayMismatch] = Field(description="the latest first")
 
 
 class GatewayRoute(StatusOut):
@@ -39,9 +98,14 @@ class GatewayRoute(StatusOut):
     v2: V2Side | None
     adapter: bool = Field(description="whether v2 can serve the legacy URL")
     legacy_only: str | None = Field(description="why the route has no v2 counterpart")
+    shadow: GatewayShadowCounts | None = Field(
+        default=None, description="this process's shadow results (routes with an adapter)"
+    )
 
     @classmethod
-    def of_route(cls, route: LedgerRoute, status: RouteStatus) -> GatewayRoute:
+    def of_route(
+        cls, route: LedgerRoute, status: RouteStatus, shadow: Counts | None = None
+    ) -> GatewayRoute:
         v2 = (
             V2Side(method=route.v2_method, path=route.v2_path)
             if route.v2_method is not None and route.v2_path is not None
@@ -56,6 +120,8 @@ class GatewayRoute(StatusOut):
             state=status.state,
             deprecation=status.deprecation,
             sunset=status.sunset,
+            share=status.share,
+            shadow=None if shadow is None else GatewayShadowCounts.of(shadow),
         )
 
 
@@ -96,6 +162,7 @@ class GatewayRoutePatch(BaseModel):
         default=None, description="ISO-8601; a date or a time without a zone is UTC"
     )
     sunset: datetime | None = Field(default=None, description="ISO-8601, not before deprecation")
+    share: int = Field(default=FULL_SHARE, ge=0, le=FULL_SHARE, description=SHARE_DESCRIPTION)
     reason: str = Field(default="", max_length=MAX_REASON_CHARS)
 
     @field_validator("deprecation", "sunset")
@@ -111,4 +178,5 @@ class GatewayRoutePatch(BaseModel):
             state=self.state if "state" in given else before.state,
             deprecation=self.deprecation if "deprecation" in given else before.deprecation,
             sunset=self.sunset if "sunset" in given else before.sunset,
+            share=self.share if "share" in given else before.share,
         )

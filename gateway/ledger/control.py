@@ -18,6 +18,7 @@ from fastapi import APIRouter
 from gateway.ledger.admin import admin_router
 from gateway.ledger.admin_docs import admin_openapi
 from gateway.ledger.model import Ledger
+from gateway.ledger.shadow import ShadowResults
 from gateway.ledger.store import DatabaseStatuses
 from gateway.ledger.store_migrate import upgrade_control_database
 from gateway.pair import AppPair
@@ -61,7 +62,9 @@ def prepare_control_database(settings: GatewaySettings, pair: AppPair) -> None:
     upgrade_control_database(url)
 
 
-def control_plane(settings: GatewaySettings, pair: AppPair) -> ControlPlane | None:
+def control_plane(
+    settings: GatewaySettings, pair: AppPair, *, shadow: ShadowResults | None = None
+) -> ControlPlane | None:
     """The statuses (and admin API) `create_gateway` serves; None without a ledger or a URL."""
     url = control_database_url(settings, pair)
     if pair.ledger is None or url is None:
@@ -69,5 +72,5 @@ def control_plane(settings: GatewaySettings, pair: AppPair) -> ControlPlane | No
     statuses = DatabaseStatuses(pair.ledger, url, poll_interval_s=settings.control_poll_interval_s)
     if settings.admin_token is None:
         return ControlPlane(statuses=statuses, router=None, openapi=None)
-    router = admin_router(statuses, token=settings.admin_token.get_secret_value())
+    router = admin_router(statuses, token=settings.admin_token.get_secret_value(), shadow=shadow)
     return ControlPlane(statuses=statuses, router=router, openapi=admin_openapi(router))

@@ -4,7 +4,10 @@
 request's method and path against the ledger's rules (compiled once), reads the route's
 status from memory (`RouteStatuses.current`: no database trip per request), and:
 
-- `legacy` (and `shadow`, `canary` until they are served): the legacy app answers;
+- `legacy` (and `canary` until it is served): the legacy app answers;
+- `shadow`: the legacy app answers; then, for the route's share of the safe requests, its
+  adapter answers the same request with the v2 app and the answers are compared
+  (shadow.py);
 - `v2`: the route's adapter answers with the v2 app, in the legacy contract;
 - `retired`: 410 in the legacy error format, with the successor's link.
 
@@ -30,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.ledger.inprocess import V2_ROOT_KEY
 from gateway.ledger.model import Ledger, LedgerRoute, RouteState, RouteStatus, RouteStatuses
 from gateway.ledger.rules import CompiledRule, compile_rule, fill_path
+from gateway.ledger.shadow import Shadow, capture
 from gateway.observability.routes import SCOPE_KEY, Observation, normalise_werkzeug_rule
 from gateway.responses import ErrorFormat, ErrorFormats, send_error
 
@@ -48,8 +52,10 @@ class LedgerDispatch:
         legacy_prefix: str,
         v2_prefix: str,
         legacy_errors: ErrorFormat,
+        shadow: Shadow | None = None,
     ) -> None:
         self.legacy = legacy
+        self.shadow = shadow
         self.ledger = ledger
         # Public: the control plane may hand the dispatch another store once it is open.
         self.statuses = statuses
@@ -118,6 +124,18 @@ class LedgerDispatch:
                 headers=link,
                 close=False,
             )
+        elif (
+            status.state is RouteState.SHADOW
+            and self.shadow is not None
+            and self.v2 is not None
+            and route.legacy_method.upper() == "GET"
+            and self.shadow.wanted(scope["method"], status.share)
+        ):
+            # Taken before the legacy app runs: the mount may change the scope it is given.
+            shadow_scope = {**scope, V2_ROOT_KEY: v2_root}
+            send, captured = capture(send)
+            await self.legacy(scope, receive, send)
+            self.shadow.submit(route, params, shadow_scope, captured, v2=self.v2)
         else:
             await self.legacy(scope, receive, send)
 

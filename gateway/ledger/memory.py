@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from gateway.ledger.model import (
+    FULL_SHARE,
     NEEDS_ADAPTER,
     SERVED_STATES,
     Ledger,
@@ -31,6 +32,8 @@ def refusal(ledger: Ledger, route_id: str, after: RouteStatus) -> str | None:
         return f"state {after.state.value!r} is not served yet"
     if after.state in NEEDS_ADAPTER and route.adapter is None:
         return f"route {route_id!r} has no adapter: it cannot be in {after.state.value!r}"
+    if not 0 <= after.share <= FULL_SHARE:
+        return f"the share is a percentage (0 to {FULL_SHARE}), not {after.share}"
     if after.deprecation and after.sunset and after.sunset < after.deprecation:
         return "the sunset cannot come before the deprecation"
     return None

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway.ledger.compare import ShadowRules
 from gateway.ledger.rules import Converter
 
 
@@ -39,7 +40,10 @@ class RouteState(StrEnum):
 # rolling back is always a move to `legacy`.
 NEEDS_ADAPTER = frozenset({RouteState.SHADOW, RouteState.CANARY, RouteState.V2})
 # States whose serving is built; the others are refused until they are.
-SERVED_STATES = frozenset({RouteState.LEGACY, RouteState.V2, RouteState.RETIRED})
+SERVED_STATES = frozenset({RouteState.LEGACY, RouteState.SHADOW, RouteState.V2, RouteState.RETIRED})
+# A route's share, in percent: of the safe requests shadowed now, of the clients a canary
+# serves with v2 later.
+FULL_SHARE = 100
 
 
 class Adapter(Protocol):
@@ -75,6 +79,9 @@ class LedgerRoute:
     legacy_only: str | None = None
     # Documentation of the deprecation, sent as Link rel="deprecation" once announced.
     deprecation_docs: str | None = None
+    # Where the two answers of a shadowed request may differ, and what must not be kept
+    # (compare.py); None: every value compared, nothing redacted.
+    shadow: ShadowRules | None = None
 
     def __post_init__(self) -> None:
         paired = self.v2_method is not None and self.v2_path is not None
@@ -89,6 +96,7 @@ class RouteStatus:
     state: RouteState = RouteState.LEGACY
     deprecation: datetime | None = None
     sunset: datetime | None = None
+    share: int = FULL_SHARE
 
 
 @dataclass(frozen=True)

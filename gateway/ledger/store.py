@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from gateway.ledger.model import (
+    FULL_SHARE,
     NEEDS_ADAPTER,
     SERVED_STATES,
     Ledger,
@@ -57,6 +58,8 @@ def check_change(ledger: Ledger, route_id: str, after: RouteStatus) -> LedgerRou
             f"route {route_id} has no adapter: it cannot be served by v2 "
             f"(state {after.state.value!r})"
         )
+    if not 0 <= after.share <= FULL_SHARE:
+        raise StatusRefused(f"the share is a percentage (0 to {FULL_SHARE}), not {after.share}")
     for name, value in (("deprecation", after.deprecation), ("sunset", after.sunset)):
         if value is not None and value.tzinfo is None:
             raise StatusRefused(f"the {name} date needs a time zone")
@@ -199,6 +202,7 @@ class DatabaseStatuses:
                 state=after.state,
                 deprecation=_utc(after.deprecation),
                 sunset=_utc(after.sunset),
+                share=after.share,
             )
             conn.execute(
                 update(route_status)
@@ -207,6 +211,7 @@ class DatabaseStatuses:
                     state=after.state.value,
                     deprecation=after.deprecation,
                     sunset=after.sunset,
+                    share=after.share,
                     updated_at=now,
                 )
             )
@@ -275,6 +280,7 @@ def _status(row: Any, prefix: str) -> RouteStatus:
         state=RouteState(mapping[f"{prefix}state"]),
         deprecation=mapping[f"{prefix}deprecation"],
         sunset=mapping[f"{prefix}sunset"],
+        share=mapping[f"{prefix}share"],
     )
 
 
@@ -291,6 +297,7 @@ def _change_row(change: RouteChange) -> dict[str, Any]:
                 ("state", status.state.value),
                 ("deprecation", status.deprecation),
                 ("sunset", status.sunset),
+                ("share", status.share),
             )
         },
     }

@@ -2,7 +2,8 @@
 
 The gateway's own tables, beside whatever else the database holds (the shop keeps them in
 its own database), with an Alembic history of their own (`gateway/ledger/migrations`,
-version table `gateway_alembic_version`). A route that has no row is `legacy`, unannounced.
+version table `gateway_alembic_version`). A route that has no row is `legacy`, unannounced,
+with a full share.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, text
 from sqlalchemy.types import TypeDecorator
 
 ROUTE_ID_LENGTH = 200
 STATE_LENGTH = 16
 ACTOR_LENGTH = 200
+# Rows written before shares existed read as a full share (gw0002).
+SHARE_DEFAULT = "100"
 
 metadata = MetaData()
 
@@ -46,6 +49,7 @@ route_status = Table(
     Column("state", String(STATE_LENGTH), nullable=False),
     Column("deprecation", UtcDateTime(), nullable=True),
     Column("sunset", UtcDateTime(), nullable=True),
+    Column("share", Integer, nullable=False, server_default=text(SHARE_DEFAULT)),
     Column("updated_at", UtcDateTime(), nullable=False),
 )
 
@@ -60,7 +64,9 @@ route_change = Table(
     Column("before_state", String(STATE_LENGTH), nullable=False),
     Column("before_deprecation", UtcDateTime(), nullable=True),
     Column("before_sunset", UtcDateTime(), nullable=True),
+    Column("before_share", Integer, nullable=False, server_default=text(SHARE_DEFAULT)),
     Column("after_state", String(STATE_LENGTH), nullable=False),
     Column("after_deprecation", UtcDateTime(), nullable=True),
     Column("after_sunset", UtcDateTime(), nullable=True),
+    Column("after_share", Integer, nullable=False, server_default=text(SHARE_DEFAULT)),
 )

@@ -105,10 +105,13 @@ def test_the_list_describes_every_route(admin: str) -> None:
         "state": "legacy",
         "deprecation": None,
         "sunset": None,
+        "share": 100,
         "adapter": True,
         "legacy_only": None,
+        "shadow": {"compared": 0, "matched": 0, "mismatched": 0, "errored": 0, "dropped": 0},
     }
     assert routes["notes.create"]["adapter"] is False
+    assert routes["notes.create"]["shadow"] is None
     assert routes["slow"]["v2"] is None
     assert routes["slow"]["legacy_only"] == "a test route, never moved"
 
@@ -161,7 +164,7 @@ def test_a_change_is_served_and_its_history_kept(admin: str) -> None:
         ("notes.read", {"deprecation": "next tuesday"}, 422),
         ("notes.read", {"reason": "x" * 1001}, 422),
         ("notes.read", ["state", "v2"], 422),
-        ("notes.read", {"state": "shadow"}, 422),  # not served yet
+        ("notes.read", {"state": "canary"}, 422),  # not served yet
         ("notes.read", {"deprecation": "2027-06-30", "sunset": "2027-01-31"}, 422),
         ("notes.create", {"state": "v2"}, 422),  # no adapter
         ("slow", {"state": "v2"}, 422),  # legacy-only
@@ -195,6 +198,7 @@ def test_the_admin_api_is_in_the_openapi_document_under_its_own_tag(admin: str) 
     assert set(admin_paths) == {
         "/_gateway/routes",
         "/_gateway/routes/{route_id}",
+        "/_gateway/routes/{route_id}/shadow",
         "/_gateway/routes/{route_id}/history",
     }
     # v2's paths are under the v2 prefix; these are not.

@@ -58,7 +58,7 @@ def _listed(url: str, capsys: pytest.CaptureFixture[str]) -> dict[str, dict[str,
 def test_list_shows_every_route(url: str, capsys: pytest.CaptureFixture[str]) -> None:
     _routes(url, "list")
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["ID", "STATE", "DEPRECATION", "SUNSET", "LEGACY", "V2"]
+    assert lines[0].split() == ["ID", "STATE", "SHARE", "DEPRECATION", "SUNSET", "LEGACY", "V2"]
     assert [line.split()[0] for line in lines[1:]] == [
         "notes.list",
         "notes.read",
@@ -89,7 +89,7 @@ def test_set_and_announce_change_the_status_and_record_it(
     [
         (["set", "notes.create", "v2"], "no adapter"),
         (["set", "notes.nothing", "v2"], "no route 'notes.nothing'"),
-        (["set", "notes.read", "shadow"], "not served yet"),
+        (["set", "notes.read", "canary"], "not served yet"),
         (
             ["announce", "notes.read", "--deprecation", "2027-06-30", "--sunset", "2027-01-31"],
             "sunset",

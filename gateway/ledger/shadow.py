@@ -1,0 +1,295 @@
+"""Serving `shadow`: the primary answers the client; v2 answers the same request afterwards,
+and the two answers are compared (compare.py).
+
+The client's answer is the legacy app's, untouched and undelayed: the messages it sends are
+passed on as they come and a copy is kept (`capture`). Once the last of them is sent, a
+background task calls the route's adapter (v2 in the legacy contract, in process) with the
+same request and compares the two answers under the route's noise rules.
+
+Only safe methods (GET, HEAD) are shadowed: a write run twice changes the data twice. Of
+those, the route's `share` (percent) is sampled. The work is bounded: at most
+`max_concurrency` shadow calls run at once and each gets `timeout_s`; a request over
+either bound is dropped and counted, never queued. Whatever the shadow call does (raise,
+hang, answer garbage) reaches the results, never the client.
+
+Results are per route and per process (as the other request metrics are): counts of
+matched, mismatched, errored and dropped, the last mismatches (redacted), and the counter
+`gateway_shadow_comparisons_total{route, result}` through `observer`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
+
+from starlette.types import ASGIApp, Message, Scope, Send
+
+from gateway.ledger.compare import (
+    DEFAULT_RULES,
+    Answer,
+    Difference,
+    compare,
+    redacted,
+)
+from gateway.ledger.model import FULL_SHARE, LedgerRoute
+from gateway.observability.request_id import current_request_id
+from gateway.observability.routes import SCOPE_KEY
+
+log = logging.getLogger("gateway.shadow")
+
+Result = Literal["matched", "mismatched", "errored", "dropped"]
+SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
+# A primary answer larger than this is not kept, nor its request shadowed (dropped).
+MAX_CAPTURED_BYTES: Final = 1024 * 1024
+# A value kept in a mismatch is cut to this many characters of its JSON text.
+MAX_KEPT_CHARS: Final = 2000
+
+
+@dataclass
+class Counts:
+    matched: int = 0
+    mismatched: int = 0
+    errored: int = 0
+    dropped: int = 0
+
+    @property
+    def compared(self) -> int:
+        return self.matched + self.mismatched
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """A shadowed request whose two answers differed, as kept (redacted, values cut)."""
+
+    route_id: str
+    request_id: str
+    at: datetime
+    method: str
+    path: str
+    differences: tuple[Difference, ...]
+
+
+class ShadowResults:
+    """Counts per route, and the last `keep` mismatches of each route, in this process."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        self._counts: dict[str, Counts] = {}
+        self._mismatches: dict[str, deque[Mismatch]] = {}
+
+    def counts(self, route_id: str) -> Counts:
+        """A copy: the route's counts as they are now."""
+        return replace(self._counts.get(route_id, Counts()))
+
+    def mismatches(self, route_id: str) -> list[Mismatch]:
+        """The latest first."""
+        return list(reversed(self._mismatches.get(route_id, ())))
+
+    def record(self, route_id: str, result: Result, mismatch: Mismatch | None = None) -> None:
+        counts = self._counts.setdefault(route_id, Counts())
+        setattr(counts, result, getattr(counts, result) + 1)
+        if mismatch is not None and self.keep > 0:
+            self._mismatches.setdefault(route_id, deque(maxlen=self.keep)).append(mismatch)
+
+
+@dataclass
+class Captured:
+    """The primary answer as it went to the client."""
+
+    status: int = 0
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    chunks: list[bytes] = field(default_factory=list)
+    size: int = 0
+    complete: bool = False
+    overflow: bool = False
+
+    def answer(self) -> Answer:
+        return Answer(self.status, self.headers, b"".join(self.chunks))
+
+
+def capture(send: Send) -> tuple[Send, Captured]:
+    """`send`, passing every message on unchanged, and the copy it keeps."""
+    captured = Captured()
+
+    async def send_and_keep(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            captured.status = message["status"]
+            captured.headers = list(message.get("headers", ()))
+        elif message["type"] == "http.response.body":
+            body: bytes = message.get("body", b"")
+            captured.size += len(body)
+            if captured.size > MAX_CAPTURED_BYTES:
+                captured.overflow = True
+                captured.chunks.clear()
+            elif not captured.overflow:
+                captured.chunks.append(body)
+            captured.complete = not message.get("more_body", False)
+        await send(message)
+
+    return send_and_keep, captured
+
+
+Observer = Callable[[str, str], None]
+
+
+class Shadow:
+    """Samples, runs and compares the shadow calls of every route in `shadow`."""
+
+    def __init__(
+        self,
+        *,
+        max_concurrency: int,
+        timeout_s: float,
+        keep_mismatches: int,
+        sample: Callable[[], float] = random.random,
+    ) -> None:
+        self.max_concurrency = max_concurrency
+        self.timeout_s = timeout_s
+        self.results = ShadowResults(keep_mismatches)
+        # Told every result (route id, result): the metrics, once they exist.
+        self.observer: Observer | None = None
+        self._sample = sample
+        # Held so that a running task is not collected, and awaited at shutdown.
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def wanted(self, method: str, share: int) -> bool:
+        """Whether this request is shadowed: a safe method, in the route's sample."""
+        if method not in SAFE_METHODS or share <= 0:
+            return False
+        return share >= FULL_SHARE or self._sample() * FULL_SHARE < share
+
+    def submit(
+        self,
+        route: LedgerRoute,
+        params: Mapping[str, Any],
+        scope: Scope,
+        captured: Captured,
+        *,
+        v2: ASGIApp,
+    ) -> None:
+        """After the primary answer is sent: start its shadow call, or drop it now."""
+        if route.adapter is None:
+            return
+        if (
+            not captured.complete
+            or captured.overflow
+            or self.timeout_s <= 0
+            or len(self._tasks) >= self.max_concurrency
+        ):
+            self._record(route.id, "dropped")
+            return
+        task = asyncio.create_task(
+            self._run(route, params, scope, captured.answer(), current_request_id(), v2),
+            name=f"gateway shadow {route.id}",
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def aclose(self) -> None:
+        """At shutdown, before the apps close: the calls in flight are abandoned."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    async def _run(
+        self,
+        route: LedgerRoute,
+        params: Mapping[str, Any],
+        scope: Scope,
+        primary: Answer,
+        request_id: str,
+        v2: ASGIApp,
+    ) -> None:
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                shadow = await _call(route, params, scope, v2)
+        except TimeoutError:
+            self._record(route.id, "dropped")
+            return
+        except Exception:
+            log.warning("shadow call of %s failed", route.id, exc_info=True)
+            self._record(route.id, "errored")
+            return
+        rules = route.shadow or DEFAULT_RULES
+        result = compare(primary, shadow, rules)
+        if result.matched:
+            self._record(route.id, "matched")
+            return
+        path: str = scope.get("path", "")
+        query: bytes = scope.get("query_string", b"")
+        mismatch = Mismatch(
+            route_id=route.id,
+            request_id=request_id,
+            at=datetime.now(UTC),
+            method=scope["method"],
+            path=path + ("?" + query.decode("latin-1") if query else ""),
+            differences=tuple(_kept(redacted(d, rules)) for d in result.differences),
+        )
+        self._record(route.id, "mismatched", mismatch)
+
+    def _record(self, route_id: str, result: Result, mismatch: Mismatch | None = None) -> None:
+        self.results.record(route_id, result, mismatch)
+        if self.observer is not None:
+            self.observer(route_id, result)
+
+
+async def _call(route: LedgerRoute, params: Mapping[str, Any], scope: Scope, v2: ASGIApp) -> Answer:
+    """The adapter's answer to `scope`, collected whole."""
+    assert route.adapter is not None
+    status = 0
+    headers: list[tuple[bytes, bytes]] = []
+    chunks: list[bytes] = []
+    head = scope["method"] == "HEAD"
+    # The shadow has no client of its own: the request's body (a safe method's, empty) and
+    # then nothing until the time budget ends the call.
+    body_sent = False
+
+    async def receive() -> Message:
+        nonlocal body_sent
+        if not body_sent:
+            body_sent = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.Event().wait()
+        return {"type": "http.disconnect"}  # pragma: no cover - the wait never ends
+
+    async def send(message: Message) -> None:
+        nonlocal status, headers
+        if message["type"] == "http.response.start":
+            status = message["status"]
+            headers = list(message.get("headers", ()))
+        elif message["type"] == "http.response.body" and not head:
+            chunks.append(message.get("body", b""))
+
+    # HEAD as the dispatch serves it in `v2`: the GET's answer, without its body.
+    child = {key: value for key, value in scope.items() if key != SCOPE_KEY}
+    if head:
+        child["method"] = "GET"
+    await route.adapter(child, receive, send, params=params, v2=v2)
+    return Answer(status, headers, b"".join(chunks))
+
+
+def _kept(difference: Difference) -> Difference:
+    return Difference(
+        difference.part,
+        difference.pointer,
+        _cut(difference.primary),
+        _cut(difference.shadow),
+    )
+
+
+def _cut(value: Any) -> Any:
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value[:MAX_KEPT_CHARS] if isinstance(value, str) else value
+    text = json.dumps(value, ensure_ascii=False, default=repr)
+    return value if len(text) <= MAX_KEPT_CHARS else text[:MAX_KEPT_CHARS] + "..."

@@ -1,0 +1,182 @@
+"""Shadowing on the notes pair with adapters made to differ or to hang: a different answer
+is reported with its JSON pointer (redacted), in the admin API and the metric; work over
+the concurrency or time budget is dropped and counted, never queued."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gateway.app import create_gateway
+from gateway.background_server import BackgroundServer
+from gateway.ledger.compare import ShadowRules
+from gateway.ledger.model import Ledger, LedgerRoute
+from gateway.ledger.shadow import Captured, Counts, Shadow
+from gateway.settings import GatewaySettings
+from tests.gateway.control_database import control_database
+from tests.gateway.ledger_pair import LEDGER, NOTES_PAIR_OPTIONS, notes_pair
+from tests.support import wait_for
+
+TOKEN = "an-admin-token-" + "t" * 32
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+RELEASE = threading.Event()
+
+
+async def different(
+    scope: Scope, receive: Receive, send: Send, *, params: Mapping[str, Any], v2: ASGIApp
+) -> None:
+    """v2 as if it had a bug: another text, and a field that must not be kept."""
+    body = json.dumps({"id": params["note_id"], "text": "not the same", "owner": "a@x.io"})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body.encode()})
+
+
+async def hanging(
+    scope: Scope, receive: Receive, send: Send, *, params: Mapping[str, Any], v2: ASGIApp
+) -> None:
+    await asyncio.to_thread(RELEASE.wait, 10)
+
+
+def _ledger() -> Ledger:
+    routes = {route.id: route for route in LEDGER.routes}
+    return Ledger(
+        routes=(
+            replace(routes["notes.list"], adapter=hanging),
+            replace(
+                routes["notes.read"],
+                adapter=different,
+                shadow=ShadowRules(sensitive=frozenset({"owner"})),
+            ),
+            routes["notes.create"],
+            routes["slow"],
+        )
+    )
+
+
+@pytest.fixture
+def gateway(tmp_path: Path) -> Iterator[str]:
+    with control_database("sqlite", tmp_path) as url:
+        settings = GatewaySettings(
+            **NOTES_PAIR_OPTIONS,
+            log_level="WARNING",
+            admin_token=TOKEN,
+            shadow_max_concurrency=1,
+            shadow_timeout_s=0.5,
+        )
+        pair = replace(notes_pair(url), ledger=_ledger())
+        with BackgroundServer(create_gateway(settings, pair), settings=settings) as server:
+            yield server.url
+    RELEASE.set()
+
+
+def _shadow(base: str, route_id: str) -> dict[str, Any]:
+    answer = requests.get(f"{base}/_gateway/routes/{route_id}/shadow", headers=AUTH, timeout=10)
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def _set(base: str, route_id: str, **change: Any) -> dict[str, Any]:
+    answer = requests.patch(
+        f"{base}/_gateway/routes/{route_id}", json=change, headers=AUTH, timeout=10
+    )
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def _metric(base: str, route_id: str, result: str) -> float:
+    text = requests.get(f"{base}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "gateway_shadow_comparisons_total" and sample.labels == {
+                "route": route_id,
+                "result": result,
+            }:
+                return sample.value
+    return 0.0
+
+
+def test_a_different_answer_is_a_mismatch_with_its_pointer(gateway: str) -> None:
+    note = requests.post(f"{gateway}/legacy/notes", json={"text": "original"}, timeout=10).json()
+    assert _set(gateway, "notes.read", state="shadow", reason="compare")["share"] == 100
+    answer = requests.get(
+        f"{gateway}/legacy/notes/{note['id']}", headers={"X-Request-ID": "req-1"}, timeout=10
+    )
+    # The client reads the legacy answer.
+    assert answer.json() == note
+    found = wait_for(
+        lambda: (shadow := _shadow(gateway, "notes.read"))["counts"]["compared"] and shadow,
+        "the comparison",
+    )
+    assert found["counts"] == {
+        "compared": 1,
+        "matched": 0,
+        "mismatched": 1,
+        "errored": 0,
+        "dropped": 0,
+    }
+    [mismatch] = found["mismatches"]
+    assert (mismatch["request_id"], mismatch["method"]) == ("req-1", "GET")
+    assert mismatch["path"] == f"/legacy/notes/{note['id']}"
+    assert mismatch["differences"] == [
+        {"part": "body", "pointer": "/text", "primary": "original", "shadow": "not the same"},
+        {"part": "body", "pointer": "/owner", "shadow": "[redacted]"},
+    ]
+    assert _metric(gateway, "notes.read", "mismatched") == 1
+    listed = requests.get(f"{gateway}/_gateway/routes", headers=AUTH, timeout=10).json()
+    [read] = [route for route in listed["routes"] if route["id"] == "notes.read"]
+    assert read["shadow"]["mismatched"] == 1
+
+
+def test_a_share_of_zero_shadows_nothing_and_a_share_is_a_percentage(gateway: str) -> None:
+    note = requests.post(f"{gateway}/legacy/notes", json={"text": "x"}, timeout=10).json()
+    _set(gateway, "notes.read", state="shadow", share=0)
+    assert requests.get(f"{gateway}/legacy/notes/{note['id']}", timeout=10).status_code == 200
+    answer = requests.patch(
+        f"{gateway}/_gateway/routes/notes.read", json={"share": 101}, headers=AUTH, timeout=10
+    )
+    assert answer.status_code == 422
+    assert _shadow(gateway, "notes.read")["counts"]["compared"] == 0
+    assert _shadow(gateway, "notes.read")["share"] == 0
+
+
+def test_work_over_the_concurrency_or_time_budget_is_dropped(gateway: str) -> None:
+    RELEASE.clear()
+    _set(gateway, "notes.list", state="shadow")
+    # The first shadow call hangs and holds the only slot; the second finds none.
+    for _ in range(2):
+        assert requests.get(f"{gateway}/legacy/notes", timeout=10).status_code == 200
+    wait_for(
+        lambda: _shadow(gateway, "notes.list")["counts"]["dropped"] == 1, "a drop for concurrency"
+    )
+    # The first one's budget (0.5 s) runs out: dropped too.
+    wait_for(lambda: _shadow(gateway, "notes.list")["counts"]["dropped"] == 2, "a drop for time")
+    assert _metric(gateway, "notes.list", "dropped") == 2
+    RELEASE.set()
+
+
+def test_a_budget_of_zero_drops_every_call() -> None:
+    shadow = Shadow(max_concurrency=4, timeout_s=0, keep_mismatches=1)
+    route = LedgerRoute("r", "GET", "/r", "GET", "/r", adapter=different)
+    captured = Captured(status=200, complete=True)
+    assert shadow.wanted("GET", 100) and not shadow.wanted("POST", 100)
+    shadow.submit(route, {}, {"method": "GET"}, captured, v2=different)  # type: ignore[arg-type]
+    assert shadow.results.counts("r") == Counts(dropped=1)
+    assert shadow.in_flight == 0
