@@ -31,6 +31,11 @@ CUSTOMER = LenientBody({"name": None, "email": None, "tier": None})
 ORDER = LenientBody({"customer_id": None, "items": {"product_id": None, "quantity": None}})
 
 
+def _window(key: str) -> PageWindow:
+    # legacy's largest page and v2's largest offset are both the largest id.
+    return PageWindow(key, max_page=MAX_ID, max_offset=MAX_ID)
+
+
 def shop_ledger() -> Ledger:
     return Ledger(
         routes=(
@@ -41,9 +46,7 @@ def shop_ledger() -> Ledger:
                 reason="each stack reports its own liveness ({'stack': 'legacy'}); the "
                 "gateway's /health covers both",
             ),
-            paired(
-                "products.list", "GET /products", "GET /products", ERRORS, PageWindow("products")
-            ),
+            paired("products.list", "GET /products", "GET /products", ERRORS, _window("products")),
             paired(
                 "products.read",
                 "GET /products/<id:product_id>",
@@ -71,7 +74,7 @@ def shop_ledger() -> Ledger:
                 "GET /customers",
                 "GET /customers",
                 ERRORS,
-                PageWindow("customers"),
+                _window("customers"),
             ),
             paired(
                 "customers.read",
@@ -95,7 +98,7 @@ def shop_ledger() -> Ledger:
                 "DELETE /customers/{customer_id}",
                 ERRORS,
             ),
-            paired("orders.list", "GET /orders", "GET /orders", ERRORS, PageWindow("orders")),
+            paired("orders.list", "GET /orders", "GET /orders", ERRORS, _window("orders")),
             paired("orders.read", "GET /orders/<id:order_id>", "GET /orders/{order_id}", ERRORS),
             paired("orders.place", "POST /orders", "POST /orders", ERRORS, LOCATION, ORDER),
             paired(
