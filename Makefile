@@ -43,12 +43,13 @@ SOAK_ARGS ?= --duration 60
 soak: $(DEV_STAMP)
 	$(BIN)/python -m loadtests.soak $(SOAK_ARGS)
 
-# The fuzz tests at length: 200 examples per v2 operation (Schemathesis) and per legacy
-# property (Hypothesis), new inputs each run. GATEWAY_TEST_DATABASE_URL adds PostgreSQL.
+# The fuzz tests at length: 200 examples per v2 operation (Schemathesis), per legacy
+# property and per paired route of the differential test (Hypothesis), new inputs each run. GATEWAY_TEST_DATABASE_URL adds PostgreSQL.
 FUZZ_EXAMPLES ?= 200
 fuzz: $(DEV_STAMP)
 	GATEWAY_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest --timeout 900 \
-		tests/v2_fastapi/test_schemathesis.py tests/legacy_flask/test_fuzz.py
+		tests/v2_fastapi/test_schemathesis.py tests/legacy_flask/test_fuzz.py \
+		tests/contract/test_differential_fuzz.py
 
 # The side-by-side load comparison (see the README): legacy, v2 and the gunicorn baseline.
 COMPARE_ARGS ?= --users 20 --spawn-rate 10 --run-time 20s --baseline

@@ -37,6 +37,11 @@ CUSTOMER = LenientBody({"name": None, "email": None, "tier": None})
 ORDER = LenientBody({"customer_id": None, "items": {"product_id": None, "quantity": None}})
 
 
+def _window(key: str) -> PageWindow:
+    # legacy's largest page and v2's largest offset are both the largest id.
+    return PageWindow(key, max_page=MAX_ID, max_offset=MAX_ID)
+
+
 def shop_ledger() -> Ledger:
     return Ledger(
         routes=(
@@ -52,7 +57,7 @@ def shop_ledger() -> Ledger:
                 "GET /products",
                 "GET /products",
                 ERRORS,
-                PageWindow("products"),
+                _window("products"),
                 shadow=READS,
             ),
             paired(
@@ -83,7 +88,7 @@ def shop_ledger() -> Ledger:
                 "GET /customers",
                 "GET /customers",
                 ERRORS,
-                PageWindow("customers"),
+                _window("customers"),
                 shadow=CUSTOMER_READS,
             ),
             paired(
@@ -114,7 +119,7 @@ def shop_ledger() -> Ledger:
                 "GET /orders",
                 "GET /orders",
                 ERRORS,
-                PageWindow("orders"),
+                _window("orders"),
                 shadow=READS,
             ),
             paired(

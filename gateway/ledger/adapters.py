@@ -28,6 +28,8 @@ from gateway.ledger.rules import fill_path
 JSON = b"application/json"
 PROBLEM_JSON = b"application/problem+json"
 FORM = b"application/x-www-form-urlencoded"
+# The legacy contract's refusal of a body that is no JSON object of Unicode text.
+UNREADABLE = "The body must be a valid JSON object."
 # Headers that describe a body an adapter may have rewritten: set again from the new body.
 _BODY_HEADERS = frozenset({b"content-length", b"content-type"})
 
@@ -41,6 +43,9 @@ class Exchange:
     request: V2Request
     # v2 field name -> legacy field name, for the fields an error names.
     field_names: dict[str, str] = field(default_factory=dict)
+    # Set by a part's `before` to answer without calling v2: a request the legacy contract
+    # refuses before v2 would read it. The `after` parts still see it.
+    answer: V2Answer | None = None
 
     @property
     def legacy_root(self) -> str:
@@ -116,7 +121,9 @@ class V2Adapter:
         exchange = Exchange(scope, params, request)
         for part in self.parts:
             part.before(exchange)
-        answer = await call_v2(v2, scope, receive, exchange.request)
+            if exchange.answer is not None:
+                break
+        answer = exchange.answer or await call_v2(v2, scope, receive, exchange.request)
         for part in reversed(self.parts):
             part.after(exchange, answer)
         if answer.cache.get("dirty"):
@@ -126,6 +133,16 @@ class V2Adapter:
             headers.append((b"content-length", str(len(answer.body)).encode()))
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
         await send({"type": "http.response.body", "body": answer.body})
+
+
+def problem_answer(status: int, detail: str) -> V2Answer:
+    """An answer in v2's error format, as v2 would give it, for a part to answer with."""
+    body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status}
+    return V2Answer(
+        status=status,
+        headers=[(b"content-type", PROBLEM_JSON)],
+        body=json.dumps(body | {"detail": detail}).encode(),
+    )
 
 
 # --- the request: body and query ---------------------------------------------------------
@@ -183,7 +200,10 @@ class LenientBody(BasePart):
 
     def before(self, exchange: Exchange) -> None:
         value = _json_request(exchange.request)
-        if isinstance(value, dict):
+        if isinstance(value, dict) and not _encodable(value):
+            # Dropping the unknown fields could drop the bad text with them.
+            exchange.answer = problem_answer(400, UNREADABLE)
+        elif isinstance(value, dict):
             kept = _keep(value, self.shape, self.money)
             _replace_body(exchange.request, json.dumps(kept).encode(), JSON)
 
@@ -196,13 +216,23 @@ class FormLogin(BasePart):
 
     def before(self, exchange: Exchange) -> None:
         value = _json_request(exchange.request)
-        form: list[tuple[str, str]] = []
-        if isinstance(value, dict):
-            # A field that is not a string is left out: v2 then names it as missing.
-            form = [(name, value[name]) for name in self.fields if isinstance(value.get(name), str)]
-        if form or exchange.request.method == "POST":
-            form.append(("grant_type", "password"))
+        if not isinstance(value, dict) or not _encodable(value):
+            # No form could say it: the legacy login reads a JSON object or refuses the body.
+            exchange.answer = problem_answer(400, UNREADABLE)
+            return
+        # A field that is not a string is left out: v2 then names it as missing.
+        form = [(name, value[name]) for name in self.fields if isinstance(value.get(name), str)]
+        form.append(("grant_type", "password"))
         _replace_body(exchange.request, urlencode(form).encode(), FORM)
+
+
+def _encodable(value: Any) -> bool:
+    """Whether the value's strings are Unicode text: JSON's `\\ud800` escapes are not."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -215,15 +245,16 @@ class PageWindow(BasePart):
 
     key: str
     default_per_page: int = 20
+    # The largest page legacy takes, and the largest offset v2 takes (None: no limit).
+    max_page: int | None = None
+    max_offset: int | None = None
 
     def before(self, exchange: Exchange) -> None:
         query = parse_qsl(exchange.request.query_string.decode("latin-1"), keep_blank_values=True)
         page = next((value for name, value in query if name == "page"), "1")
         per_page = next((value for name, value in query if name == "per_page"), None)
         size = per_page if per_page is not None else str(self.default_per_page)
-        offset = page
-        if page.isascii() and page.isdigit() and size.isascii() and size.isdigit():
-            offset = str((int(page) - 1) * int(size))
+        offset = self._offset(page, size)
         rest = [(name, value) for name, value in query if name not in ("page", "per_page")]
         window = [("offset", offset), ("limit", size)]
         exchange.request.query_string = urlencode(rest + window).encode()
@@ -234,13 +265,37 @@ class PageWindow(BasePart):
         if answer.status != 200 or not isinstance(body, dict) or "items" not in body:
             return
         limit, offset = body["limit"], body["offset"]
+        query = parse_qsl(exchange.scope.get("query_string", b"").decode("latin-1"))
+        # The page asked for: its offset may have been held at v2's largest.
+        page = next((value for name, value in query if name == "page"), "")
         legacy = {
             self.key: body["items"],
-            "page": offset // limit + 1,
+            "page": int(page) if _digits(page) else offset // limit + 1,
             "per_page": limit,
             "total": body["total"],
         }
         set_json(answer, legacy)
+
+    def _offset(self, page: str, size: str) -> str:
+        """The offset v2 gets for a page, so that v2 names the page exactly when legacy would.
+
+        A page that is no number goes as it is (v2 says so); a page out of legacy's range as
+        an offset below 0 (out of range there too); a good page with a bad size as offset
+        0, so that only the size is named; otherwise the window's first row, held at v2's
+        largest offset (a window past the last row is empty wherever it starts).
+        """
+        if not _digits(page):
+            return page
+        if not 1 <= int(page) <= (self.max_page or int(page)):
+            return "-1"
+        if not _digits(size):
+            return "0"
+        offset = (int(page) - 1) * int(size)
+        return str(offset if self.max_offset is None else min(offset, self.max_offset))
+
+
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
 
 
 # --- the answer: errors and Location --------------------------------------------------------
@@ -288,7 +343,11 @@ class LegacyErrors(BasePart):
     invalid_code: str = "validation_error"
     invalid_message: str = "The input is not valid."
     # Errors whose type says the body is no JSON object at all: a bad request, no fields.
-    unreadable: frozenset[str] = frozenset({"json_invalid", "model_attributes_type", "dict_type"})
+    # ("missing" at the body itself: no body at all.)
+    unreadable: frozenset[str] = frozenset({"model_attributes_type", "dict_type", "missing"})
+    # Errors that say the body could not be read, wherever they point (a JSON syntax error
+    # points at its position in the text).
+    malformed: frozenset[str] = frozenset({"json_invalid"})
 
     def after(self, exchange: Exchange, answer: V2Answer) -> None:
         content_type = answer.header(b"content-type") or b""
@@ -305,7 +364,8 @@ class LegacyErrors(BasePart):
             errors = problem.get("errors") or []
             status = self.invalid_status
             unreadable = any(
-                error.get("type") in self.unreadable and len(error.get("loc", ())) <= 1
+                error.get("type") in self.malformed
+                or (error.get("type") in self.unreadable and len(error.get("loc", ())) <= 1)
                 for error in errors
             )
             if unreadable:
