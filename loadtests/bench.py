@@ -41,6 +41,7 @@ from loadtests.servers import (
     gateway_environment,
     shop_arm,
     start_server,
+    stop_on_signals,
 )
 
 LUA = Path(__file__).with_name("bench.lua")
@@ -56,10 +57,17 @@ class Figures:
     rss_mb: list[float] = field(default_factory=list)
     failed: int = 0
     p99_ms: list[float] = field(default_factory=list)
+    # The server's CPU time per answer, in µs: unlike req/s, other work on the machine
+    # does not move it, so its ratios hold where a shared machine makes req/s wander.
+    cpu_us: list[float] = field(default_factory=list)
 
     @property
     def median(self) -> float:
         return statistics.median(self.rps) if self.rps else 0.0
+
+    @property
+    def median_cpu_us(self) -> float:
+        return statistics.median(self.cpu_us) if self.cpu_us else 0.0
 
 
 def _post(url: str, **request: Any) -> Any:
@@ -95,6 +103,14 @@ def _wrk(
     raise RuntimeError(f"wrk gave no result ({done.returncode}):\n{done.stdout}{done.stderr}")
 
 
+def _cpu_s(process: Process) -> float:
+    """CPU seconds the server's processes have used (gunicorn's master and worker together)."""
+    try:
+        return usage.tree_cpu_s(process.popen.pid)
+    except psutil.Error:
+        return 0.0
+
+
 def _rss_mb(process: Process) -> float:
     """Resident memory of the server's processes (gunicorn's master and worker together)."""
     try:
@@ -114,6 +130,15 @@ def build_report(
         else:
             bottom, under = pair.denominator, "ideal"
         ratio = top / bottom if bottom else 0.0
+        # Requests per CPU second, over the same of the other load: the ratio req/s would
+        # have if each server had its core to itself (None against the ideal).
+        cpu_ratio = None
+        if isinstance(pair.denominator, Load):
+            mine, theirs = (
+                figures[pair.numerator].median_cpu_us,
+                figures[pair.denominator].median_cpu_us,
+            )
+            cpu_ratio = round(theirs / mine, 3) if mine and theirs else None
         target = pair.targets.get(database)
         rows.append(
             {
@@ -122,6 +147,7 @@ def build_report(
                 "numerator": {"load": pair.numerator.label(), "rps": round(top, 1)},
                 "denominator": {"load": under, "rps": round(bottom, 1)},
                 "ratio": round(ratio, 3),
+                "cpu_ratio": cpu_ratio,
                 "target": target,
                 "met": None if target is None else ratio >= target,
             }
@@ -132,6 +158,7 @@ def build_report(
             "rps": [round(value, 1) for value in figure.rps],
             "median_rps": round(figure.median, 1),
             "p99_ms": [round(value, 1) for value in figure.p99_ms],
+            "cpu_us_per_request": [round(value, 1) for value in figure.cpu_us],
             "rss_mb": [round(value, 1) for value in figure.rss_mb],
             "failed_requests": figure.failed,
         }
@@ -149,15 +176,17 @@ def build_report(
 
 def _table(report: dict[str, Any]) -> str:
     lines = [
-        f"| pair | req/s | over req/s | ratio | target ({report['database']}) |",
-        "|---|---:|---:|---:|---|",
+        f"| pair | req/s | over req/s | ratio | ratio by CPU | target ({report['database']}) |",
+        "|---|---:|---:|---:|---:|---|",
     ]
     for row in report["pairs"]:
         target = "" if row["target"] is None else f"≥ {row['target']:.1f}"
         verdict = {True: " met", False: " MISSED", None: ""}[row["met"]]
+        by_cpu = "" if row["cpu_ratio"] is None else f"{row['cpu_ratio']:.2f}"
         lines.append(
             f"| {row['title']} | {row['numerator']['rps']:,.0f} | "
-            f"{row['denominator']['rps']:,.0f} | {row['ratio']:.2f} | {target}{verdict} |"
+            f"{row['denominator']['rps']:,.0f} | {row['ratio']:.2f} | {by_cpu} | "
+            f"{target}{verdict} |"
         )
     lines += ["", "| server | peak RSS after load (MiB) |", "|---|---:|"]
     lines += [f"| {server} | {value:,.0f} |" for server, value in report["peak_rss_mb"].items()]
@@ -178,7 +207,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    stop_on_signals()
+    try:
+        return _bench(_parser().parse_args(argv))
+    except KeyboardInterrupt:
+        print("interrupted: every server was stopped", file=sys.stderr)
+        return 130
+
+
+def _bench(args: argparse.Namespace) -> int:
     if args.rounds < 1 or args.duration < 1 or args.connections < 1:
         _parser().error("--rounds, --duration and --connections must be at least 1")
     if shutil.which("wrk") is None:
@@ -208,6 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for load in loads:
                 server = started[load.server]
                 seconds = min(WARMUP_S, args.duration) if warming else args.duration
+                cpu_before = _cpu_s(server.process)
                 result = _wrk(
                     load, server.url, seconds=seconds,
                     connections=load.connections or args.connections,
@@ -219,6 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 figure = figures[load]
                 figure.failed += failed
                 if not warming:
+                    used_s = _cpu_s(server.process) - cpu_before
+                    figure.cpu_us.append(used_s / max(result["requests"], 1) * 1e6)
                     figure.rps.append(result["rps"])
                     figure.p99_ms.append(result["p99_ms"])
                     figure.rss_mb.append(_rss_mb(server.process))

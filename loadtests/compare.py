@@ -19,7 +19,6 @@ import os
 import pkgutil
 import platform
 import re
-import signal
 import sys
 import time
 import traceback
@@ -27,7 +26,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from loadtests.html_report import write_html
@@ -44,7 +42,15 @@ from loadtests.runs import (
     run_load,
 )
 from loadtests.schema import ArmSummary, Comparison, Thresholds
-from loadtests.servers import SHOP_WSGI, Pinning, ServerPlan, SetupHook, shop_arm, started_arm
+from loadtests.servers import (
+    SHOP_WSGI,
+    Pinning,
+    ServerPlan,
+    SetupHook,
+    shop_arm,
+    started_arm,
+    stop_on_signals,
+)
 
 # `gateway serve` options that name a team's pair, passed on as given.
 _SERVE_OPTIONS = ("legacy", "v2", "legacy_prefix", "v2_prefix", "legacy_errors", "v2_errors")
@@ -317,11 +323,6 @@ def _report_again(args: argparse.Namespace) -> int:
     return _report(args, previous["settings"], results)
 
 
-def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    # Turn SIGTERM into an exception so that every server and Locust gets stopped on the way out.
-    raise KeyboardInterrupt
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -331,9 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--baseline for a team's pair needs its --baseline-wsgi IMPORT")
     if args.out is None:
         args.out = Path("loadtest-reports") / time.strftime("%Y%m%d-%H%M%S")
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    # A shell starts background jobs with SIGINT ignored; Ctrl-C must still stop a run.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    stop_on_signals()
     try:
         if args.report_only:
             return _report_again(args)

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import IO
 
 from sqlalchemy import update
@@ -236,6 +237,21 @@ def _listening(kind: str, port: str) -> list[str]:
         "gunicorn": ["gunicorn", "--bind", f"{HOST}:{port}"],
         "carrier": ["shop", "carrier-stub", "--port", port],
     }[kind]
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def stop_on_signals() -> None:
+    """SIGTERM and Ctrl-C unwind the runner, which stops every server it started.
+
+    The servers run in sessions of their own, so no signal sent to the runner reaches them:
+    without this, a runner stopped by SIGTERM would leave them running.
+    """
+    signal.signal(signal.SIGTERM, _interrupt)
+    # A shell starts background jobs with SIGINT ignored; Ctrl-C must still stop a run.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @dataclass(frozen=True)
