@@ -89,7 +89,7 @@ def test_set_and_announce_change_the_status_and_record_it(
     [
         (["set", "notes.create", "v2"], "no adapter"),
         (["set", "notes.nothing", "v2"], "no route 'notes.nothing'"),
-        (["set", "notes.read", "canary"], "not served yet"),
+        (["set", "notes.create", "canary"], "no adapter"),
         (
             ["announce", "notes.read", "--deprecation", "2027-06-30", "--sunset", "2027-01-31"],
             "sunset",
