@@ -182,3 +182,13 @@ def test_two_serve_processes_see_a_change_of_the_command_line_within_two_seconds
         finally:
             for process in processes:
                 process.stop()
+
+
+def test_set_canary_with_a_share(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    _routes(url, "set", "notes.read", "canary", "--share", "10", "--reason", "try v2")
+    assert "notes.read: legacy -> canary, share 10%" in capsys.readouterr().out
+    listed = _listed(url, capsys)["notes.read"]
+    assert (listed["state"], listed["share"]) == ("canary", 10)
+    # Kept when a later change does not give it.
+    _routes(url, "set", "notes.read", "legacy")
+    assert _listed(url, capsys)["notes.read"]["share"] == 10
