@@ -23,6 +23,7 @@ from starlette.types import ASGIApp
 from gateway.body_limit import BodyLimits
 from gateway.docs import install_docs
 from gateway.ledger.admin_docs import with_admin
+from gateway.ledger.canary import Canary, CanaryPolicy
 from gateway.ledger.control import ControlPlane, control_plane
 from gateway.ledger.dispatch import LedgerDispatch
 from gateway.ledger.memory import MemoryStatuses
@@ -86,7 +87,10 @@ def create_gateway(
             keep_mismatches=settings.shadow_keep_mismatches,
         )
     )
-    control = control_plane(settings, pair, shadow=None if shadow is None else shadow.results)
+    canary = None if pair.ledger is None else Canary(canary_policy(settings))
+    control = control_plane(
+        settings, pair, shadow=None if shadow is None else shadow.results, canary=canary
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -105,6 +109,13 @@ def create_gateway(
             if shadow is not None:
                 # Before the apps close what the shadow calls in flight are using.
                 resources.push_async_callback(shadow.aclose)
+            dispatch = app.state.ledger_dispatch
+            if canary is not None and isinstance(dispatch, LedgerDispatch):
+                # Judged against the store the dispatch serves (read each round).
+                route_ids = [route.id for route in dispatch.ledger.routes if route.adapter]
+                await resources.enter_async_context(
+                    canary.judging(lambda: dispatch.statuses, route_ids)
+                )
             yield
 
     app = _Gateway(
@@ -131,6 +142,7 @@ def create_gateway(
             v2_prefix=settings.v2_prefix,
             legacy_errors=pair.legacy_errors,
             shadow=shadow,
+            canary=canary,
         )
         app.state.ledger_dispatch = dispatch
         app.mount(settings.legacy_prefix, dispatch)
@@ -155,6 +167,7 @@ def create_gateway(
         legacy_mount=legacy,
     )
     app.state.shadow = shadow
+    app.state.canary = canary
     if shadow is not None and observability.metrics is not None:
         shadow.observer = observability.metrics.shadow_compared
 
@@ -266,6 +279,17 @@ def _install_v2_docs(
         return JSONResponse(document)
 
     install_docs(app, openapi_url="/openapi.json", title=v2.title)
+
+
+def canary_policy(settings: GatewaySettings) -> CanaryPolicy:
+    return CanaryPolicy(
+        sticky_by=settings.canary_sticky_by,
+        window_s=settings.canary_window_s,
+        min_requests=settings.canary_min_requests,
+        max_error_rate_delta=settings.canary_max_error_rate_delta,
+        max_p95_ratio=settings.canary_max_p95_ratio,
+        judge_interval_s=settings.canary_judge_interval_s,
+    )
 
 
 def _served_statuses(control: ControlPlane | None, ledger: Ledger) -> RouteStatuses:

@@ -76,6 +76,17 @@ class GatewaySettings(BaseSettings):
     shadow_max_concurrency: int = Field(default=8, ge=1, le=1024)
     shadow_timeout_s: float = Field(default=2.0, ge=0, le=60)
     shadow_keep_mismatches: int = Field(default=50, ge=0, le=10_000)
+    # Routes in `canary` (gateway/ledger/canary.py): what keeps a client on its side (the
+    # token's `sub`, else its address; or always its address), the window each process
+    # judges over, the requests each side needs in it before a verdict, and how much worse
+    # than legacy v2 may do before the route is rolled back: its 5xx rate by more than the
+    # delta (0.01: one point), its p95 by more than the ratio. Judged every interval.
+    canary_sticky_by: Literal["subject", "address"] = "subject"
+    canary_window_s: float = Field(default=60.0, gt=0, le=3600)
+    canary_min_requests: int = Field(default=50, ge=1, le=1_000_000)
+    canary_max_error_rate_delta: float = Field(default=0.01, ge=0, le=1)
+    canary_max_p95_ratio: float = Field(default=1.5, ge=1, le=100)
+    canary_judge_interval_s: float = Field(default=1.0, gt=0, le=60)
 
     @field_validator("log_level", mode="before")
     @classmethod

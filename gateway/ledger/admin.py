@@ -4,6 +4,7 @@
     PATCH /_gateway/routes/{id}            {"state", "deprecation", "sunset", "reason"}
     GET   /_gateway/routes/{id}/history    every change: when, by whom, from, to, why
     GET   /_gateway/routes/{id}/shadow     this process's shadow results: counts, mismatches
+    GET   /_gateway/routes/{id}/canary     this process's canary window per side, last verdict
 
 Mounted by `create_gateway` only when the pair has a ledger and `GATEWAY_ADMIN_TOKEN` is
 set (else these paths answer 404, as any unknown path). Every request must carry
@@ -25,6 +26,10 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
 from gateway.ledger.admin_models import (
+    GatewayCanary,
+    GatewayCanaryPolicy,
+    GatewayCanarySide,
+    GatewayCanaryVerdict,
     GatewayMismatch,
     GatewayRoute,
     GatewayRouteChange,
@@ -34,6 +39,7 @@ from gateway.ledger.admin_models import (
     GatewayShadow,
     GatewayShadowCounts,
 )
+from gateway.ledger.canary import Canary, CanaryPolicy
 from gateway.ledger.model import LedgerRoute, StatusRefused
 from gateway.ledger.shadow import Counts, ShadowResults
 from gateway.ledger.store import DatabaseStatuses, UnknownRoute
@@ -62,9 +68,14 @@ def problem(status: int, detail: str, **extra: Any) -> Response:
 
 
 def admin_router(
-    statuses: DatabaseStatuses, *, token: str, shadow: ShadowResults | None = None
+    statuses: DatabaseStatuses,
+    *,
+    token: str,
+    shadow: ShadowResults | None = None,
+    canary: Canary | None = None,
 ) -> APIRouter:
-    """The admin routes over `statuses` (and the `shadow` results), for bearers of `token`."""
+    """The admin routes over `statuses` (and the `shadow` and `canary` figures), for
+    bearers of `token`."""
     expected = token.encode()
 
     class AdminRoute(APIRoute):
@@ -154,6 +165,28 @@ def admin_router(
             share=status.share,
             counts=GatewayShadowCounts.of(counts),
             mismatches=[GatewayMismatch.of(mismatch) for mismatch in mismatches],
+        )
+
+    @router.get("/routes/{route_id}/canary")
+    async def route_canary(route_id: str) -> GatewayCanary:
+        """The route's canary in this process: each implementation's requests, 5xx rate
+        and p95 over the window, the rollback policy, and the last verdict."""
+        route = ledger.get(route_id)
+        if route is None:
+            raise UnknownRoute(route_id)
+        status = statuses.current(route_id)
+        policy = CanaryPolicy() if canary is None else canary.policy
+        figures = None if canary is None else canary.figures(route_id)
+        verdict = None if canary is None else canary.verdict(route_id)
+        empty = GatewayCanarySide(requests=0, errors=0, error_rate=0.0, p95_ms=None)
+        return GatewayCanary(
+            route_id=route_id,
+            state=status.state,
+            share=status.share,
+            policy=GatewayCanaryPolicy.of(policy),
+            legacy=empty if figures is None else GatewayCanarySide.of(figures["legacy"]),
+            v2=empty if figures is None else GatewayCanarySide.of(figures["v2"]),
+            verdict=None if verdict is None else GatewayCanaryVerdict.of(verdict),
         )
 
     return router

@@ -80,7 +80,8 @@ def add_routes_commands(routes: argparse.ArgumentParser) -> None:
         type=_share,
         default=None,
         metavar="PERCENT",
-        help="0-100: of the safe requests shadowed (shadow); kept when not given",
+        help="0-100: of the safe requests shadowed (shadow), of the clients served by v2 "
+        "(canary); kept when not given",
     )
     setting.add_argument("--reason", default="")
     announce = commands.add_parser("announce", help="set a route's deprecation and sunset dates")

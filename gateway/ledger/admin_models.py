@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from gateway.ledger.canary import CanaryPolicy, SideFigures, Verdict
 from gateway.ledger.model import FULL_SHARE, LedgerRoute, RouteChange, RouteState, RouteStatus
 from gateway.ledger.shadow import Counts, Mismatch
 
@@ -88,6 +89,66 @@ class GatewayShadow(BaseModel):
     share: int
     counts: GatewayShadowCounts
     mismatches: list[GatewayMismatch] = Field(description="the latest first")
+
+
+class GatewayCanarySide(BaseModel):
+    """One implementation's outcomes on the route over the window, in this process."""
+
+    requests: int
+    errors: int = Field(description="5xx answers")
+    error_rate: float = Field(description="errors / requests, 0 to 1")
+    p95_ms: float | None
+
+    @classmethod
+    def of(cls, figures: SideFigures) -> GatewayCanarySide:
+        return cls(
+            requests=figures.requests,
+            errors=figures.errors,
+            error_rate=round(figures.error_rate, 6),
+            p95_ms=None if figures.p95_s is None else round(figures.p95_s * 1000, 3),
+        )
+
+
+class GatewayCanaryPolicy(BaseModel):
+    sticky_by: str
+    window_s: float
+    min_requests: int = Field(description="per side, before a verdict")
+    max_error_rate_delta: float
+    max_p95_ratio: float
+
+    @classmethod
+    def of(cls, policy: CanaryPolicy) -> GatewayCanaryPolicy:
+        return cls(
+            sticky_by=policy.sticky_by,
+            window_s=policy.window_s,
+            min_requests=policy.min_requests,
+            max_error_rate_delta=policy.max_error_rate_delta,
+            max_p95_ratio=policy.max_p95_ratio,
+        )
+
+
+class GatewayCanaryVerdict(BaseModel):
+    at: datetime
+    outcome: str = Field(
+        description="too few requests, healthy, rolled back, or no longer in canary"
+    )
+    reason: str
+
+    @classmethod
+    def of(cls, verdict: Verdict) -> GatewayCanaryVerdict:
+        return cls(at=verdict.at, outcome=verdict.outcome, reason=verdict.reason)
+
+
+class GatewayCanary(BaseModel):
+    """The canary of a route as this process sees it (each process judges its own)."""
+
+    route_id: str
+    state: RouteState
+    share: int
+    policy: GatewayCanaryPolicy
+    legacy: GatewayCanarySide
+    v2: GatewayCanarySide
+    verdict: GatewayCanaryVerdict | None = Field(description="the last judgement")
 
 
 class GatewayRoute(StatusOut):

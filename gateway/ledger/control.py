@@ -17,6 +17,7 @@ from fastapi import APIRouter
 
 from gateway.ledger.admin import admin_router
 from gateway.ledger.admin_docs import admin_openapi
+from gateway.ledger.canary import Canary
 from gateway.ledger.model import Ledger
 from gateway.ledger.shadow import ShadowResults
 from gateway.ledger.store import DatabaseStatuses
@@ -63,7 +64,11 @@ def prepare_control_database(settings: GatewaySettings, pair: AppPair) -> None:
 
 
 def control_plane(
-    settings: GatewaySettings, pair: AppPair, *, shadow: ShadowResults | None = None
+    settings: GatewaySettings,
+    pair: AppPair,
+    *,
+    shadow: ShadowResults | None = None,
+    canary: Canary | None = None,
 ) -> ControlPlane | None:
     """The statuses (and admin API) `create_gateway` serves; None without a ledger or a URL."""
     url = control_database_url(settings, pair)
@@ -72,5 +77,7 @@ def control_plane(
     statuses = DatabaseStatuses(pair.ledger, url, poll_interval_s=settings.control_poll_interval_s)
     if settings.admin_token is None:
         return ControlPlane(statuses=statuses, router=None, openapi=None)
-    router = admin_router(statuses, token=settings.admin_token.get_secret_value(), shadow=shadow)
+    router = admin_router(
+        statuses, token=settings.admin_token.get_secret_value(), shadow=shadow, canary=canary
+    )
     return ControlPlane(statuses=statuses, router=router, openapi=admin_openapi(router))

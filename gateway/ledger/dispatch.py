@@ -4,10 +4,12 @@
 request's method and path against the ledger's rules (compiled once), reads the route's
 status from memory (`RouteStatuses.current`: no database trip per request), and:
 
-- `legacy` (and `canary` until it is served): the legacy app answers;
+- `legacy`: the legacy app answers;
 - `shadow`: the legacy app answers; then, for the route's share of the safe requests, its
   adapter answers the same request with the v2 app and the answers are compared
   (shadow.py);
+- `canary`: the route's share of the clients (sticky) get the adapter's answer, the others
+  the legacy app's; each side's outcome is recorded for the judge (canary.py);
 - `v2`: the route's adapter answers with the v2 app, in the legacy contract;
 - `retired`: 410 in the legacy error format, with the successor's link.
 
@@ -30,6 +32,7 @@ from typing import Any, Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.ledger.canary import Canary
 from gateway.ledger.inprocess import V2_ROOT_KEY
 from gateway.ledger.model import Ledger, LedgerRoute, RouteState, RouteStatus, RouteStatuses
 from gateway.ledger.rules import CompiledRule, compile_rule, fill_path
@@ -53,9 +56,11 @@ class LedgerDispatch:
         v2_prefix: str,
         legacy_errors: ErrorFormat,
         shadow: Shadow | None = None,
+        canary: Canary | None = None,
     ) -> None:
         self.legacy = legacy
         self.shadow = shadow
+        self.canary = canary
         self.ledger = ledger
         # Public: the control plane may hand the dispatch another store once it is open.
         self.statuses = statuses
@@ -102,13 +107,24 @@ class LedgerDispatch:
         if isinstance(observation, Observation):
             observation.route = normalise_werkzeug_rule(route.legacy_rule)
 
-        if status.state is RouteState.V2 and route.adapter is not None and self.v2 is not None:
-            if isinstance(observation, Observation):
-                observation.served_by = SERVED_BY_V2
-            scope[V2_ROOT_KEY] = v2_root
-            if scope["method"] == "HEAD" and route.legacy_method.upper() == "GET":
-                scope, send = {**scope, "method": "GET"}, _without_body(send)
-            await route.adapter(scope, receive, send, params=params, v2=self.v2)
+        if (
+            status.state is RouteState.CANARY
+            and self.canary is not None
+            and route.adapter is not None
+            and self.v2 is not None
+        ):
+            side = self.canary.side(scope, route.id, status.share)
+            send, failed = self.canary.observe(send, route.id, side)
+            try:
+                if side == "v2":
+                    await self._adapted(route, params, scope, receive, send, v2_root, observation)
+                else:
+                    await self.legacy(scope, receive, send)
+            except Exception:
+                failed()
+                raise
+        elif status.state is RouteState.V2 and route.adapter is not None and self.v2 is not None:
+            await self._adapted(route, params, scope, receive, send, v2_root, observation)
         elif status.state is RouteState.RETIRED:
             if isinstance(observation, Observation):
                 observation.served_by = SERVED_BY_GATEWAY
@@ -138,6 +154,25 @@ class LedgerDispatch:
             self.shadow.submit(route, params, shadow_scope, captured, v2=self.v2)
         else:
             await self.legacy(scope, receive, send)
+
+    async def _adapted(
+        self,
+        route: LedgerRoute,
+        params: dict[str, Any],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        v2_root: str,
+        observation: object,
+    ) -> None:
+        """The legacy request answered by v2 through the route's adapter."""
+        assert route.adapter is not None and self.v2 is not None
+        if isinstance(observation, Observation):
+            observation.served_by = SERVED_BY_V2
+        scope[V2_ROOT_KEY] = v2_root
+        if scope["method"] == "HEAD" and route.legacy_method.upper() == "GET":
+            scope, send = {**scope, "method": "GET"}, _without_body(send)
+        await route.adapter(scope, receive, send, params=params, v2=self.v2)
 
 
 def _successor_link(url: str) -> tuple[bytes, bytes]:

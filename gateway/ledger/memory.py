@@ -7,7 +7,7 @@ statuses in the control database instead.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from gateway.ledger.model import (
@@ -72,6 +72,17 @@ class MemoryStatuses:
         self._statuses[route_id] = after
         self._history.append(change)
         return change
+
+    async def edit(
+        self,
+        route_id: str,
+        edit: Callable[[RouteStatus], RouteStatus],
+        *,
+        actor: str,
+        reason: str,
+    ) -> RouteChange:
+        """As `DatabaseStatuses.edit`: the change made from the status held now."""
+        return await self.change(route_id, edit(self.current(route_id)), actor=actor, reason=reason)
 
     async def history(self, route_id: str) -> list[RouteChange]:
         return [change for change in self._history if change.route_id == route_id]

@@ -9,7 +9,7 @@ every process and every host serves the same one. A `RouteChange` records each c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -39,10 +39,11 @@ class RouteState(StrEnum):
 # Every move is allowed except into a state that needs v2 for a route without an adapter;
 # rolling back is always a move to `legacy`.
 NEEDS_ADAPTER = frozenset({RouteState.SHADOW, RouteState.CANARY, RouteState.V2})
-# States whose serving is built; the others are refused until they are.
-SERVED_STATES = frozenset({RouteState.LEGACY, RouteState.SHADOW, RouteState.V2, RouteState.RETIRED})
-# A route's share, in percent: of the safe requests shadowed now, of the clients a canary
-# serves with v2 later.
+# States whose serving is built (all of them now); a state added later is refused until its
+# serving is.
+SERVED_STATES = frozenset(RouteState)
+# A route's share, in percent: of the safe requests shadowed, of the clients a canary
+# serves with v2.
 FULL_SHARE = 100
 
 
@@ -126,6 +127,18 @@ class RouteStatuses(Protocol):
         self, route_id: str, after: RouteStatus, *, actor: str, reason: str
     ) -> RouteChange:
         """Record and apply a change (checked first; `StatusRefused` when not allowed)."""
+        ...
+
+    async def edit(
+        self,
+        route_id: str,
+        edit: Callable[[RouteStatus], RouteStatus],
+        *,
+        actor: str,
+        reason: str,
+    ) -> RouteChange:
+        """As `change`, to `edit(the status stored now)`; an edit that raises
+        `StatusRefused` changes and records nothing."""
         ...
 
     async def history(self, route_id: str) -> list[RouteChange]:

@@ -164,7 +164,7 @@ def test_a_change_is_served_and_its_history_kept(admin: str) -> None:
         ("notes.read", {"deprecation": "next tuesday"}, 422),
         ("notes.read", {"reason": "x" * 1001}, 422),
         ("notes.read", ["state", "v2"], 422),
-        ("notes.read", {"state": "canary"}, 422),  # not served yet
+        ("notes.create", {"state": "canary"}, 422),  # no adapter
         ("notes.read", {"deprecation": "2027-06-30", "sunset": "2027-01-31"}, 422),
         ("notes.create", {"state": "v2"}, 422),  # no adapter
         ("slow", {"state": "v2"}, 422),  # legacy-only
@@ -199,6 +199,7 @@ def test_the_admin_api_is_in_the_openapi_document_under_its_own_tag(admin: str) 
         "/_gateway/routes",
         "/_gateway/routes/{route_id}",
         "/_gateway/routes/{route_id}/shadow",
+        "/_gateway/routes/{route_id}/canary",
         "/_gateway/routes/{route_id}/history",
     }
     # v2's paths are under the v2 prefix; these are not.

@@ -89,7 +89,7 @@ def test_set_and_announce_change_the_status_and_record_it(
     [
         (["set", "notes.create", "v2"], "no adapter"),
         (["set", "notes.nothing", "v2"], "no route 'notes.nothing'"),
-        (["set", "notes.read", "canary"], "not served yet"),
+        (["set", "notes.create", "canary"], "no adapter"),
         (
             ["announce", "notes.read", "--deprecation", "2027-06-30", "--sunset", "2027-01-31"],
             "sunset",
@@ -182,3 +182,13 @@ def test_two_serve_processes_see_a_change_of_the_command_line_within_two_seconds
         finally:
             for process in processes:
                 process.stop()
+
+
+def test_set_canary_with_a_share(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    _routes(url, "set", "notes.read", "canary", "--share", "10", "--reason", "try v2")
+    assert "notes.read: legacy -> canary, share 10%" in capsys.readouterr().out
+    listed = _listed(url, capsys)["notes.read"]
+    assert (listed["state"], listed["share"]) == ("canary", 10)
+    # Kept when a later change does not give it.
+    _routes(url, "set", "notes.read", "legacy")
+    assert _listed(url, capsys)["notes.read"]["share"] == 10

@@ -88,9 +88,9 @@ def test_a_change_is_served_at_once_and_recorded(store: DatabaseStatuses) -> Non
     [
         ("notes.create", RouteStatus(RouteState.V2), StatusRefused),  # paired, no adapter
         ("slow", RouteStatus(RouteState.V2), StatusRefused),  # legacy-only
-        ("notes.read", RouteStatus(RouteState.CANARY), StatusRefused),  # not served yet
+        ("notes.create", RouteStatus(RouteState.CANARY), StatusRefused),  # no adapter
         ("notes.read", RouteStatus(RouteState.SHADOW, share=101), StatusRefused),
-        ("notes.read", RouteStatus(RouteState.CANARY), StatusRefused),
+        ("notes.read", RouteStatus(RouteState.CANARY, share=-1), StatusRefused),
         ("notes.read", RouteStatus(deprecation=SUNSET, sunset=DEPRECATION), StatusRefused),
         # a date with no time zone: no instant
         ("notes.read", RouteStatus(deprecation=datetime(2027, 1, 31)), StatusRefused),
