@@ -1,20 +1,8 @@
 """Flows written once for both sides of an app pair.
 
 A team writes its flows in an abstract subclass of `PairedUser`, in terms of `call` and
-`list_of`, and gets one user class per side by naming the side's `Dialect`:
-
-    class NotesFlows(PairedUser):
-        abstract = True
-
-        @task
-        def list_notes(self) -> None:
-            self.list_of("notes", {}, name="/notes")
-
-    class LegacyUser(NotesFlows):
-        dialect = LEGACY
-
-    class V2User(NotesFlows):
-        dialect = V2
+`list_of`, and gets one user class per side by naming the side's `Dialect` (the README's
+"Load-test your own pair"; `tests/notes_pair/locustfile.py` is a complete example).
 
 Every answer is checked (status, then body), each user paces itself to `--user-rps`
 requests per second (`constant_throughput`; every task should send one request so that

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from loadtests.results import read_final_stats
@@ -68,17 +68,12 @@ class Probe:
 
     def __init__(self, pid: int, database_url: str) -> None:
         self.process = psutil.Process(pid)
-        self.database_url = database_url
-        self.sqlite_file = (
-            os.path.realpath(make_url(database_url).database or "")
-            if is_sqlite(database_url)
-            else None
-        )
-        self._engine = (
-            None
-            if self.sqlite_file
-            else create_engine(sync_url(database_url), pool_size=1, max_overflow=0)
-        )
+        self.sqlite_file: str | None = None
+        self._engine: Engine | None = None
+        if is_sqlite(database_url):
+            self.sqlite_file = os.path.realpath(make_url(database_url).database or "")
+        else:
+            self._engine = create_engine(sync_url(database_url), pool_size=1, max_overflow=0)
         self.started = time.monotonic()
 
     def sample(self) -> Sample:

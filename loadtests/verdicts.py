@@ -19,12 +19,8 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
 
 
 def ratios(candidate: OpStats, current: OpStats) -> Ratios:
-    return Ratios(
-        rps=ratio(candidate.rps, current.rps),
-        p50=ratio(candidate.p50, current.p50),
-        p95=ratio(candidate.p95, current.p95),
-        p99=ratio(candidate.p99, current.p99),
-    )
+    figures = Ratios.model_fields
+    return Ratios(**{f: ratio(getattr(candidate, f), getattr(current, f)) for f in figures})
 
 
 def judge_operation(
@@ -142,7 +138,6 @@ def cpu_per_request(result: ArmResult) -> float | None:
 
 
 def arm_summary(result: ArmResult, settings: Settings, limits: Thresholds) -> ArmSummary:
-    """What the report says about an arm as a whole, including whether its load was valid."""
     warmup = result.summary.warmup
     bottleneck = []
     if warmup and warmup.cut_short:
