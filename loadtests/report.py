@@ -5,6 +5,7 @@ The texts that Markdown and HTML share (settings, load check, cells) are written
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -65,10 +66,9 @@ def build_comparison(
 ) -> Comparison:
     arms = [arm for arm in ARM_ORDER if arm in results]
     run = Settings.model_validate(settings | {"thresholds": limits})
-    volume: dict[str, int] = {}
+    volume: Counter[str] = Counter()
     for result in results.values():
-        for key, stats in result.operations.items():
-            volume[key] = volume.get(key, 0) + stats.requests
+        volume.update({key: stats.requests for key, stats in result.operations.items()})
     operations = [
         _operation(key, arms, results, mode, limits)
         for key in sorted(volume, key=lambda k: (-volume[k], k))

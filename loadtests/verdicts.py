@@ -7,6 +7,8 @@ it compares: the requests per second v2 sustains against legacy's. Failures coun
 
 from __future__ import annotations
 
+from itertools import groupby
+
 from loadtests.results import SETUP_OPERATIONS, ArmResult, Sample
 from loadtests.schema import ArmSummary, CpuUsage, OpStats, Ratios, Settings, Step, Thresholds
 
@@ -74,23 +76,16 @@ def steady_rate(history: list[Sample], users: int) -> float | None:
 
 def ramp_steps(history: list[Sample]) -> list[Step]:
     """Per user-count step: the rate it sustained and its p95 (Locust's 10 s rolling p95)."""
-    groups: list[list[Sample]] = []
-    for sample in measured(history):
-        if sample.users == 0:
-            continue
-        if groups and groups[-1][0].users == sample.users:
-            groups[-1].append(sample)
-        else:
-            groups.append([sample])
     steps = []
-    for group in groups:
+    running = (sample for sample in measured(history) if sample.users > 0)
+    for users, step in groupby(running, key=lambda sample: sample.users):
+        group = list(step)
         # The first second of a step still carries the previous step's pace.
         settled = group[1:] if len(group) > 2 else group
         span = settled[-1].t - settled[0].t
-        if span <= 0:
-            continue
-        rate = (settled[-1].total_requests - settled[0].total_requests) / span
-        steps.append(Step(users=group[0].users, rps=round(rate, 1), p95=settled[-1].p95, s=span))
+        if span > 0:
+            rate = (settled[-1].total_requests - settled[0].total_requests) / span
+            steps.append(Step(users=users, rps=round(rate, 1), p95=settled[-1].p95, s=span))
     return steps
 
 
