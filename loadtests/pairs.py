@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
@@ -41,6 +42,7 @@ def add_options(parser: Any) -> None:
     parser.add_argument("--login-password", "--shop-password", default="demo", help="password")
 
 
+@dataclass
 class SharedLogin:
     """The token that the users of one side share in this process.
 
@@ -50,10 +52,9 @@ class SharedLogin:
     and share the token, as an integration's workers share a service token.
     """
 
-    def __init__(self) -> None:
-        self.authorization: str | None = None
-        self.renew_at = 0.0
-        self.lock = Semaphore()
+    authorization: str | None = None
+    renew_at: float = 0.0
+    lock: Semaphore = field(default_factory=Semaphore)
 
 
 _LOGINS: dict[str, SharedLogin] = {}
