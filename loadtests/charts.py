@@ -36,13 +36,16 @@ def _label(value: float) -> str:
     return f"{value:,.0f}" if value >= 10 or value == int(value) else f"{value:g}"
 
 
+def _text(x: float, y: float, text: str, attrs: str = 'text-anchor="middle" fill="#555"') -> str:
+    return f'<text x="{x:.1f}" y="{y:.1f}" {_FONT} {attrs}>{escape(text)}</text>'
+
+
 def _frame(width: int, height: int, title: str) -> list[str]:
     return [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
         f'width="{width}" height="{height}" role="img" aria-label="{escape(title)}">',
         f'<rect width="{width}" height="{height}" fill="#fff"/>',
-        f'<text x="{width / 2}" y="18" text-anchor="middle" {_FONT} font-weight="600">'
-        f"{escape(title)}</text>",
+        _text(width / 2, 18, title, 'text-anchor="middle" font-weight="600"'),
     ]
 
 
@@ -51,8 +54,7 @@ def _legend(entries: Sequence[tuple[str, str, str]], x: float, y: float) -> list
     for label, colour, dashes in entries:
         parts.append(
             f'<line x1="{x:.1f}" y1="{y - 4}" x2="{x + 18:.1f}" y2="{y - 4}" stroke="{colour}" '
-            f'stroke-width="2.5" stroke-dasharray="{dashes}"/>'
-            f'<text x="{x + 22:.1f}" y="{y}" {_FONT}>{escape(label)}</text>'
+            f'stroke-width="2.5" stroke-dasharray="{dashes}"/>' + _text(x + 22, y, label, "")
         )
         x += 30 + 7 * len(label)
     return parts
@@ -91,27 +93,22 @@ def line_chart(
     if shade_until:
         parts.append(
             f'<rect x="{left}" y="{top}" width="{px(shade_until) - left:.1f}" height="{plot_h}" '
-            f'fill="#f0f0f0"/><text x="{left + 4}" y="{top + 14}" {_FONT} font-size="11" '
-            f'fill="#888">warm-up</text>'
+            'fill="#f0f0f0"/>' + _text(left + 4, top + 14, "warm-up", 'font-size="11" fill="#888"')
         )
     for y in y_ticks:
         parts.append(
             f'<line x1="{left}" y1="{py(y):.1f}" x2="{left + plot_w}" y2="{py(y):.1f}" '
-            f'stroke="#e5e5e5"/><text x="{left - 6}" y="{py(y) + 4:.1f}" text-anchor="end" '
-            f'{_FONT} fill="#555">{_label(y)}</text>'
+            f'stroke="#e5e5e5"/>'
+            + _text(left - 6, py(y) + 4, _label(y), 'text-anchor="end" fill="#555"')
         )
-    for x in x_ticks:
-        parts.append(
-            f'<text x="{px(x):.1f}" y="{top + plot_h + 16}" text-anchor="middle" {_FONT} '
-            f'fill="#555">{_label(x)}</text>'
-        )
-    parts.append(
+    parts += [_text(px(x), top + plot_h + 16, _label(x)) for x in x_ticks]
+    parts += [
         f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" '
-        f'stroke="#999"/><text x="{left + plot_w / 2}" y="{height - 6}" text-anchor="middle" '
-        f'{_FONT} fill="#555">{escape(x_label)}</text><text transform="translate(14 '
-        f'{top + plot_h / 2}) rotate(-90)" text-anchor="middle" {_FONT} fill="#555">'
-        f"{escape(y_label)}</text>"
-    )
+        'stroke="#999"/>',
+        _text(left + plot_w / 2, height - 6, x_label),
+        f'<text transform="translate(14 {top + plot_h / 2}) rotate(-90)" text-anchor="middle" '
+        f'{_FONT} fill="#555">{escape(y_label)}</text>',
+    ]
     for s in series:
         for run in _runs(s.points):
             path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in run)
@@ -157,30 +154,21 @@ def bar_chart(
     for tick in ticks:
         parts.append(
             f'<line x1="{px(tick):.1f}" y1="{_MARGIN_TOP}" x2="{px(tick):.1f}" y2="{bottom}" '
-            f'stroke="#e5e5e5"/><text x="{px(tick):.1f}" y="{bottom + 16}" '
-            f'text-anchor="middle" {_FONT} fill="#555">{_label(tick)}</text>'
+            f'stroke="#e5e5e5"/>' + _text(px(tick), bottom + 16, _label(tick))
         )
     for row, category in enumerate(categories):
         y = _MARGIN_TOP + row * row_h + gap / 2
-        parts.append(
-            f'<text x="{label_w - 8}" y="{y + row_h / 2:.1f}" text-anchor="end" {_FONT}>'
-            f"{escape(category)}</text>"
-        )
+        parts.append(_text(label_w - 8, y + row_h / 2, category, 'text-anchor="end"'))
         for index, (_, colour, vs) in enumerate(groups):
-            value = vs[row]
-            if value is None:
+            if (value := vs[row]) is None:
                 continue
             top = y + index * bar_h
             parts.append(
                 f'<rect x="{label_w}" y="{top:.1f}" width="{px(value) - label_w:.1f}" '
                 f'height="{bar_h - 2}" fill="{colour}"><title>{escape(category)}: '
                 f"{value:g} {escape(unit)}</title></rect>"
-                f'<text x="{px(value) + 4:.1f}" y="{top + bar_h - 3:.1f}" {_FONT} '
-                f'font-size="10" fill="#333">{value:g}</text>'
+                + _text(px(value) + 4, top + bar_h - 3, f"{value:g}", 'font-size="10" fill="#333"')
             )
-    parts.append(
-        f'<text x="{label_w + plot_w / 2}" y="{height - 6}" text-anchor="middle" {_FONT} '
-        f'fill="#555">{escape(unit)}</text>'
-    )
+    parts.append(_text(label_w + plot_w / 2, height - 6, unit))
     parts += _legend([(label, colour, "") for label, colour, _ in groups], label_w, _LEGEND_Y)
     return "\n".join([*parts, "</svg>"])

@@ -10,11 +10,12 @@ from loadtests.report import (
     PAIR,
     STAT_COLUMNS,
     TOTALS_HEAD,
+    failure_lines,
     load_notes,
-    num,
     settings_lines,
     stat,
     steps_note,
+    steps_text,
     times,
     totals_rows,
 )
@@ -155,26 +156,15 @@ def _charts(comparison: Comparison) -> str:
     )
 
 
+def _list(items: list[str], attrs: str = "") -> str:
+    return f"<ul{attrs}>" + "".join(f"<li>{escape(item)}</li>" for item in items) + "</ul>"
+
+
 def _steps(comparison: Comparison) -> str:
-    parts = []
-    for arm, summary in comparison.arms.items():
-        steps = ", ".join(
-            f"{s.users} users: <b>{s.rps:g}</b> req/s (p95 {num(s.p95)} ms)" for s in summary.steps
-        )
-        parts.append(f"<li><b>{arm}</b>: {steps}</li>")
+    steps = [f"{arm}: {steps_text(summary)}" for arm, summary in comparison.arms.items()]
     note = steps_note(comparison.settings)
     caveat = f'<p class="note">{escape(note)}</p>' if note else ""
-    return "<h2>Ramp steps</h2><ul>" + "".join(parts) + "</ul>" + caveat
-
-
-def _failures(comparison: Comparison) -> str:
-    items = [
-        f"<li>{arm}: {e.occurrences:,}x {escape(e.method)} {escape(e.name)}: "
-        f"<code>{escape(e.error)}</code></li>"
-        for arm, summary in comparison.arms.items()
-        for e in summary.errors
-    ]
-    return "<h2>Failures</h2><ul>" + "".join(items) + "</ul>" if items else ""
+    return "<h2>Ramp steps</h2>" + _list(steps) + caveat
 
 
 def write_html(comparison: Comparison, path: Path) -> None:
@@ -191,10 +181,9 @@ def write_html(comparison: Comparison, path: Path) -> None:
         f'<a href="{s.files["history_csv"]}">history CSV</a>'
         for arm, s in comparison.arms.items()
     )
-    settings = "".join(f"<li>{escape(line)}</li>" for line in settings_lines(comparison))
     body = [
         f'<h1>Legacy vs v2 under load <span class="badge {verdict}">{verdict.upper()}</span></h1>',
-        f'<ul class="settings">{settings}</ul>',
+        _list(settings_lines(comparison), ' class="settings"'),
         "<h2>Load check</h2>",
         check,
         "<h2>Totals</h2>",
@@ -204,7 +193,7 @@ def write_html(comparison: Comparison, path: Path) -> None:
         "<h2>Over time</h2>",
         _charts(comparison),
         _steps(comparison) if comparison.mode == "ramp" else "",
-        _failures(comparison),
+        "<h2>Failures</h2>" + _list(failures) if (failures := failure_lines(comparison)) else "",
         f"<h2>Raw data</h2><p>{links}</p>",
         '<p class="foot">Ratios are v2 divided by legacy: below 1x is faster for latency, above '
         "1x is more throughput. Green is better for v2, red worse. Locust rounds times under "

@@ -31,8 +31,10 @@ from tempfile import TemporaryDirectory
 
 import requests
 
+from loadtests.dialect import Dialect
 from loadtests.servers import DEMO_PASSWORD, ServerPlan, started_arm
 from loadtests.usage import PeakRss, tree_rss
+from shop.dialects import LEGACY, V2
 
 WRONG_BEFORE_RIGHT = 25
 FLOOD = 120
@@ -43,15 +45,14 @@ TIMEOUT_S = 120.0
 @dataclass(frozen=True)
 class Client:
     base_url: str
-    stack: str
+    dialect: Dialect
 
     def login(self, username: str, password: str, address: str) -> requests.Response:
-        url = f"{self.base_url}/{self.stack}/auth/token"
-        credentials = {"username": username, "password": password}
-        headers = {"X-Forwarded-For": address}
-        if self.stack == "legacy":
-            return requests.post(url, json=credentials, headers=headers, timeout=TIMEOUT_S)
-        return requests.post(url, data=credentials, headers=headers, timeout=TIMEOUT_S)
+        assert self.dialect.login is not None
+        request = self.dialect.login(username, password)
+        headers = {**request.pop("headers", {}), "X-Forwarded-For": address}
+        url = self.base_url + self.dialect.prefix + self.dialect.login_path
+        return requests.post(url, headers=headers, timeout=TIMEOUT_S, **request)
 
 
 def _mib(size: float) -> str:
@@ -110,11 +111,12 @@ def main(argv: list[str] | None = None) -> int:
         started_arm("gateway", Path(workdir), servers) as server,
     ):
         base_url = server.url
-        clients = [Client(base_url, "legacy"), Client(base_url, "v2")]
+        clients = [Client(base_url, LEGACY), Client(base_url, V2)]
 
         for number, (client, user) in enumerate(zip(clients, ["clerk", "viewer"], strict=True)):
             statuses = wrong_then_right(client, user, f"198.51.100.{number + 1}")
-            print(f"{client.stack}: {WRONG_BEFORE_RIGHT} wrong then right: {_compact(statuses)}")
+            stack = client.dialect.prefix.strip("/")
+            print(f"{stack}: {WRONG_BEFORE_RIGHT} wrong then right: {_compact(statuses)}")
 
         pid = server.process.popen.pid
         spray = flood(

@@ -1,20 +1,8 @@
 """Flows written once for both sides of an app pair.
 
 A team writes its flows in an abstract subclass of `PairedUser`, in terms of `call` and
-`list_of`, and gets one user class per side by naming the side's `Dialect`:
-
-    class NotesFlows(PairedUser):
-        abstract = True
-
-        @task
-        def list_notes(self) -> None:
-            self.list_of("notes", {}, name="/notes")
-
-    class LegacyUser(NotesFlows):
-        dialect = LEGACY
-
-    class V2User(NotesFlows):
-        dialect = V2
+`list_of`, and gets one user class per side by naming the side's `Dialect` (the README's
+"Load-test your own pair"; `tests/notes_pair/locustfile.py` is a complete example).
 
 Every answer is checked (status, then body), each user paces itself to `--user-rps`
 requests per second (`constant_throughput`; every task should send one request so that
@@ -26,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
@@ -53,6 +42,7 @@ def add_options(parser: Any) -> None:
     parser.add_argument("--login-password", "--shop-password", default="demo", help="password")
 
 
+@dataclass
 class SharedLogin:
     """The token that the users of one side share in this process.
 
@@ -62,10 +52,9 @@ class SharedLogin:
     and share the token, as an integration's workers share a service token.
     """
 
-    def __init__(self) -> None:
-        self.authorization: str | None = None
-        self.renew_at = 0.0
-        self.lock = Semaphore()
+    authorization: str | None = None
+    renew_at: float = 0.0
+    lock: Semaphore = field(default_factory=Semaphore)
 
 
 _LOGINS: dict[str, SharedLogin] = {}

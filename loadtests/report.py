@@ -5,6 +5,7 @@ The texts that Markdown and HTML share (settings, load check, cells) are written
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -65,10 +66,9 @@ def build_comparison(
 ) -> Comparison:
     arms = [arm for arm in ARM_ORDER if arm in results]
     run = Settings.model_validate(settings | {"thresholds": limits})
-    volume: dict[str, int] = {}
+    volume: Counter[str] = Counter()
     for result in results.values():
-        for key, stats in result.operations.items():
-            volume[key] = volume.get(key, 0) + stats.requests
+        volume.update({key: stats.requests for key, stats in result.operations.items()})
     operations = [
         _operation(key, arms, results, mode, limits)
         for key in sorted(volume, key=lambda k: (-volume[k], k))
@@ -158,6 +158,20 @@ def cpu_text(cpu: CpuUsage | None) -> str:
     if cpu.locust_core_share is not None:
         text += f" (Locust {cpu.locust_core_share:.0%} of a core per process)"
     return text
+
+
+def steps_text(summary: ArmSummary) -> str:
+    return ", ".join(
+        f"{s.users} users: {s.rps:g} req/s, p95 {num(s.p95)} ms" for s in summary.steps
+    )
+
+
+def failure_lines(comparison: Comparison) -> list[str]:
+    return [
+        f"{arm}: {e.occurrences:,}x {e.method} {e.name}: {e.error}"
+        for arm, summary in comparison.arms.items()
+        for e in summary.errors
+    ]
 
 
 def load_text(comparison: Comparison, summary: ArmSummary) -> str:
@@ -254,17 +268,12 @@ def write_markdown(comparison: Comparison, path: Path) -> None:
         rows.append([f"`{row.name}`", *cells, row.verdict + reasons])
     lines += _table(head, ["---", *["---:"] * 9, "---"], rows)
     if comparison.mode == "ramp":
-        lines += ["", "## Steps (req/s sustained; rolling p95 ms)", ""]
-        for arm in arms:
-            steps = comparison.arms[arm].steps
-            text = ", ".join(f"{s.users} users: {s.rps:g} req/s, p95 {num(s.p95)}" for s in steps)
-            lines.append(f"- {arm}: {text}")
+        lines += ["", "## Steps (req/s sustained; rolling p95)", ""]
+        lines += [f"- {arm}: {steps_text(s)}" for arm, s in comparison.arms.items()]
         if note := steps_note(comparison.settings):
             lines += ["", note]
-    errors = [(arm, e) for arm in arms for e in comparison.arms[arm].errors]
-    if errors:
-        lines += ["", "## Failures", ""]
-        lines += [f"- {arm}: {e.occurrences}x {e.method} {e.name}: {e.error}" for arm, e in errors]
+    if failures := failure_lines(comparison):
+        lines += ["", "## Failures", "", *[f"- {failure}" for failure in failures]]
     links = ", ".join(f"[{arm}]({comparison.arms[arm].files['html']})" for arm in arms)
     lines += ["", "Per-arm Locust reports: " + links]
     path.write_text("\n".join(lines) + "\n")

@@ -146,16 +146,8 @@ def read_history(path: Path, reset_at: float | None = None) -> list[Sample]:
         p50, p95, p99 = (_number(row[column]) for column in ("50%", "95%", "99%"))
         if not p99:
             p50 = p95 = p99 = None
-        previous = Sample(
-            t=float(stamp - start),
-            epoch=epoch,
-            users=int(row["User Count"]),
-            rps=rps,
-            p50=p50,
-            p95=p95,
-            p99=p99,
-            total_requests=total,
-        )
+        t, users = float(stamp - start), int(row["User Count"])
+        previous = Sample(t, epoch, users, rps, p50, p95, p99, total_requests=total)
         samples.append(previous)
     return samples
 
@@ -170,8 +162,7 @@ def read_errors(path: Path, limit: int = 10) -> list[Failure]:
     if not path.exists():
         return []
     with path.open(newline="") as file:
-        rows = list(csv.DictReader(file))
-    rows.sort(key=lambda row: -int(row["Occurrences"]))
+        rows = sorted(csv.DictReader(file), key=lambda row: -int(row["Occurrences"]))
     return [
         Failure(
             method=row["Method"],

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,15 +46,15 @@ def parse_timespan(text: str) -> int:
 class LoadPlan:
     """The load every arm gets: the same users, spawn rate, duration and pacing."""
 
-    mode: str
     users: int
     spawn_rate: float
     run_time_s: int
     rate: float
-    ramp_steps: int
-    processes: int
-    tags: tuple[str, ...]
-    warmup_max_s: int
+    mode: str = "rate"
+    ramp_steps: int = 1
+    processes: int = 1
+    tags: tuple[str, ...] = ()
+    warmup_max_s: int = 0
     locustfile: Path = LOCUSTFILE
 
     def __post_init__(self) -> None:
@@ -96,16 +97,19 @@ class Arm:
     label: str
 
 
-def locust_command(plan: LoadPlan, arm: Arm, host: str, out: Path, pinning: Pinning) -> list[str]:
+def locust_command(
+    plan: LoadPlan, host: str, files: Path, user_classes: Sequence[str], pinning: Pinning
+) -> list[str]:
+    """Locust's command line for the plan; its reports are `files` with Locust's suffixes."""
     command = [*pinning.prefix(pinning.loadgen), sys.executable, "-m", "locust"]
     command += ["-f", plan.locustfiles(), "--headless", "--host", host]
     command += ["--users", str(plan.users), "--spawn-rate", str(plan.spawn_rate)]
     command += ["--run-time", f"{plan.locust_run_time_s}s", "--user-rps", str(plan.user_rps)]
     if plan.warmup_max_s > 0:
         command += ["--measure-s", str(plan.run_time_s), "--warmup-max-s", str(plan.warmup_max_s)]
-    command += ["--csv", str(out / arm.name), "--csv-full-history"]
-    command += ["--html", str(out / f"{arm.name}.html"), "--json-file", str(out / arm.name)]
-    command += ["--notes-file", str(out / f"{arm.name}.notes.json")]
+    command += ["--csv", str(files), "--csv-full-history"]
+    command += ["--html", f"{files}.html", "--json-file", str(files)]
+    command += ["--notes-file", f"{files}.notes.json"]
     if plan.mode == "ramp":
         command += ["--ramp-steps", str(plan.ramp_steps)]
     if plan.processes > 1:
@@ -115,13 +119,23 @@ def locust_command(plan: LoadPlan, arm: Arm, host: str, out: Path, pinning: Pinn
         command += ["--master-port", port, "--master-bind-port", port]
     if plan.tags:
         command += ["--tags", *plan.tags]
-    # A flag after --tags ends its list, so the class name is not read as one more tag.
-    command += ["--only-summary", arm.user_class]
-    return command
+    # A flag after --tags ends its list, so the class names are not read as more tags.
+    return [*command, "--only-summary", *user_classes]
 
 
 class LoadRunError(RuntimeError):
     pass
+
+
+def run_locust(command: list[str], log: Path, timeout_s: float) -> int:
+    """Locust's exit status once it has finished; LoadRunError if it has not by `timeout_s`."""
+    locust = Process(command, log=log, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        return locust.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        raise LoadRunError(f"Locust did not finish ({log.name}):\n{locust.tail()}") from None
+    finally:
+        locust.stop()
 
 
 def run_load(
@@ -134,19 +148,12 @@ def run_load(
 ) -> ArmResult:
     """Run Locust against `host` for the plan's duration and read its results."""
     out.mkdir(parents=True, exist_ok=True)
-    log = out / f"{arm.name}.locust.log"
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    command = locust_command(plan, host, out / arm.name, [arm.user_class], pinning)
     before, locust_before = usage.sample(server_pgid), usage.children_cpu_s()
     started = time.monotonic()
     with usage.PeakRss(server_pgid) as rss:
-        locust = Process(locust_command(plan, arm, host, out, pinning), log=log, env=env)
-        try:
-            exit_code = locust.wait(plan.locust_run_time_s + LOCUST_GRACE_S)
-        except subprocess.TimeoutExpired:
-            message = f"Locust did not finish for {arm.name}:\n{locust.tail()}"
-            raise LoadRunError(message) from None
-        finally:
-            locust.stop()
+        timeout = plan.locust_run_time_s + LOCUST_GRACE_S
+        exit_code = run_locust(command, out / f"{arm.name}.locust.log", timeout)
     result = read_arm(arm, host, out, exit_code, plan.run_time_s)
     result.summary.server_rss = rss.summary()
     cpu = usage.usage(before, usage.sample(server_pgid), pinning.server, pinning.loadgen)

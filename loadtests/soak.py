@@ -28,7 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,10 +38,11 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from loadtests.results import read_final_stats
-from loadtests.servers import Pinning, Process, ServerPlan, started_arm
+from loadtests.runs import LoadPlan, locust_command, run_locust
+from loadtests.servers import Pinning, ServerPlan, started_arm
+from loadtests.usage import Sampler
 from shop_core.database import is_sqlite, sync_url
 
-HERE = Path(__file__).resolve().parent
 SETTLE_S = 5.0  # after the load: time for overflow connections and idle threads to go
 LOCUST_GRACE_S = 60.0
 
@@ -67,20 +68,19 @@ class Probe:
 
     def __init__(self, pid: int, database_url: str) -> None:
         self.process = psutil.Process(pid)
-        self.database_url = database_url
-        self.sqlite_file = (
-            os.path.realpath(make_url(database_url).database or "")
-            if is_sqlite(database_url)
-            else None
-        )
-        self._engine: Engine | None = None if self.sqlite_file else _monitor(database_url)
+        self.sqlite_file: str | None = None
+        self._engine: Engine | None = None
+        if is_sqlite(database_url):
+            self.sqlite_file = os.path.realpath(make_url(database_url).database or "")
+        else:
+            self._engine = create_engine(sync_url(database_url), pool_size=1, max_overflow=0)
         self.started = time.monotonic()
 
     def sample(self) -> Sample:
         with self.process.oneshot():
             return Sample(
                 at_s=time.monotonic() - self.started,
-                rss_mib=self.process.memory_info().rss / 2**20,
+                rss_mib=round(self.process.memory_info().rss / 2**20, 1),
                 threads=self.process.num_threads(),
                 fds=self.process.num_fds(),
                 db_connections=self.db_connections(),
@@ -112,16 +112,16 @@ class Probe:
             self._engine.dispose()
 
 
-def _monitor(database_url: str) -> Engine:
-    return create_engine(sync_url(database_url), pool_size=1, max_overflow=0)
-
-
 def _halves(samples: Sequence[Sample], warmup_s: float) -> tuple[list[Sample], list[Sample]]:
     steady = [sample for sample in samples if sample.at_s >= warmup_s]
     if len(steady) < 4:
         raise RuntimeError(f"only {len(steady)} samples after the warm-up: run longer")
     middle = len(steady) // 2
     return steady[:middle], steady[middle:]
+
+
+def at_most(what: str, value: int, bound: int, shown: str) -> Check:
+    return Check(what, value <= bound, f"{shown} (bound <= {bound})")
 
 
 def evaluate(
@@ -134,71 +134,48 @@ def evaluate(
     connection_limit: int,
 ) -> list[Check]:
     first, second = _halves(samples, warmup_s)
-    checks = []
     rss_first = statistics.median(s.rss_mib for s in first)
     rss_second = statistics.median(s.rss_mib for s in second)
     growth = (rss_second - rss_first) / rss_first * 100
-    checks.append(
+    checks = [
         Check(
             "RSS flat",
             growth < rss_growth_pct,
             f"median {rss_first:.1f} -> {rss_second:.1f} MiB ({growth:+.1f} %,"
             f" bound < {rss_growth_pct:g} %)",
         )
-    )
-    counts: list[tuple[str, Callable[[Sample], int]]] = [
-        ("threads", lambda s: s.threads),
-        ("open fds", lambda s: s.fds),
     ]
-    for name, value in counts:
-        peak_first = max(value(s) for s in first)
-        peak_second = max(value(s) for s in second)
+    for name, field in (("threads", "threads"), ("open fds", "fds")):
+        peak_first = max(getattr(s, field) for s in first)
+        peak_second = max(getattr(s, field) for s in second)
         # They come and go with the load (client and carrier connections; on SQLite a
         # thread per pooled connection): a little noise is allowed, a leak grows past it.
         allowed = peak_first + max(slack, peak_first // 10)
+        shown = f"peak {peak_first} then {peak_second}"
+        checks.append(at_most(f"{name} not growing", peak_second, allowed, shown))
+        left = getattr(end, field)
         checks.append(
-            Check(
-                f"{name} not growing",
-                peak_second <= allowed,
-                f"peak {peak_first} then {peak_second} (bound <= {allowed})",
-            )
+            at_most(f"{name} at the end", left, max(peak_first, peak_second), f"{left} left")
         )
-        left, peak = value(end), max(peak_first, peak_second)
-        checks.append(Check(f"{name} at the end", left <= peak, f"{left} left (bound <= {peak})"))
     # The pools hold at most connection_limit connections, and as many again in overflow
     # under bursts; one more would be a connection made outside them.
     peak = max(s.db_connections for s in [*first, *second])
-    checks.append(
-        Check(
-            "DB connections within the pools",
-            peak <= 2 * connection_limit,
-            f"peak {peak} (bound <= {2 * connection_limit})",
-        )
-    )
     left = end.db_connections
-    checks.append(
-        Check(
-            "DB connections at the end",
-            left <= connection_limit,
-            f"{left} left (bound <= {connection_limit})",
-        )
-    )
-    return checks
+    return [
+        *checks,
+        at_most("DB connections within the pools", peak, 2 * connection_limit, f"peak {peak}"),
+        at_most("DB connections at the end", left, connection_limit, f"{left} left"),
+    ]
 
 
 def _table(samples: Sequence[Sample], end: Sample, warmup_s: float) -> str:
     first, second = _halves(samples, warmup_s)
-    rows: list[tuple[str, Callable[[Sample], str]]] = [
-        ("RSS MiB", lambda s: f"{s.rss_mib:.1f}"),
-        ("threads", lambda s: str(s.threads)),
-        ("open fds", lambda s: str(s.fds)),
-        ("DB connections", lambda s: str(s.db_connections)),
-    ]
-    header = f"{'':16}{'idle':>10}{'warm':>10}{'mid':>10}{'last':>10}{'after':>10}"
-    lines = [header]
+    rows = [("RSS MiB", "rss_mib"), ("threads", "threads"), ("open fds", "fds")]
+    rows.append(("DB connections", "db_connections"))
+    lines = [f"{'':16}{'idle':>10}{'warm':>10}{'mid':>10}{'last':>10}{'after':>10}"]
     points = [samples[0], first[0], second[0], second[-1], end]
-    for name, show in rows:
-        lines.append(f"{name:16}" + "".join(f"{show(point):>10}" for point in points))
+    for name, field in rows:
+        lines.append(f"{name:16}" + "".join(f"{getattr(p, field):>10g}" for p in points))
     lines.append(
         "  idle: before the load; warm: first sample after the warm-up; mid: start of the"
         " second half; last: last sample under load; after: load stopped and settled"
@@ -208,7 +185,7 @@ def _table(samples: Sequence[Sample], end: Sample, warmup_s: float) -> str:
 
 def _options(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m loadtests.soak", description=__doc__)
-    parser.add_argument("--duration", type=float, default=60.0, help="seconds of load (>= 60)")
+    parser.add_argument("--duration", type=int, default=60, help="seconds of load (>= 60)")
     parser.add_argument("--users", type=int, default=20, help="Locust users, both classes")
     parser.add_argument("--user-rps", type=float, default=5.0, help="requests/s each user offers")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between samples")
@@ -242,32 +219,21 @@ def run(options: argparse.Namespace) -> int:
             settings={"db_pool_size": options.db_pool_size},
         )
         server = stack.enter_context(started_arm("gateway", workdir, servers))
-        host, database_url = server.url, server.env["GATEWAY_DATABASE_URL"]
+        database_url = server.env["GATEWAY_DATABASE_URL"]
         probe = Probe(server.process.popen.pid, database_url)
         stack.callback(probe.close)
 
-        samples = [probe.sample()]
-        load = ["locust", "-f", str(HERE / "locustfile.py"), "--headless", "--host", host]
-        load += ["--users", str(options.users), "--spawn-rate", str(options.users)]
-        load += ["--run-time", f"{options.duration:g}s", "--user-rps", str(options.user_rps)]
         # Both classes in one run: the two stacks share the server, as in production.
-        load += ["--csv", str(workdir / "soak"), "--json-file", str(workdir / "soak")]
-        load += ["--only-summary", "LegacyUser", "V2User"]
-        locust = Process(
-            [*pinning.prefix(pinning.loadgen), sys.executable, "-m", *load],
-            log=workdir / "locust.log",
-            env=dict(os.environ, PYTHONUNBUFFERED="1"),
-        )
-        stack.callback(locust.stop)
-        deadline = time.monotonic() + options.duration + LOCUST_GRACE_S
-        while locust.popen.poll() is None:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"Locust did not finish:\n{locust.tail()}")
-            if server.process.popen.poll() is not None:
-                raise RuntimeError(f"the gateway died:\n{server.process.tail()}")
-            time.sleep(options.interval)
-            samples.append(probe.sample())
-        locust_exit = locust.wait()
+        users = options.users
+        plan = LoadPlan(users, users, options.duration, rate=options.user_rps * users)
+        load = locust_command(plan, server.url, workdir / "soak", ["LegacyUser", "V2User"], pinning)
+        # The first sample is taken before Locust starts: the server idle.
+        with Sampler(probe.sample, options.interval) as sampler:
+            timeout = options.duration + LOCUST_GRACE_S
+            locust_exit = run_locust(load, workdir / "locust.log", timeout)
+        if server.process.popen.poll() is not None:
+            raise RuntimeError(f"the gateway died:\n{server.process.tail()}")
+        samples = sampler.samples
         time.sleep(SETTLE_S)
         end = probe.sample()
         idle_in_transaction = probe.idle_in_transaction()
@@ -296,11 +262,7 @@ def run(options: argparse.Namespace) -> int:
                 slack=options.slack,
                 connection_limit=connection_limit,
             ),
-            Check(
-                "no idle transaction",
-                idle_in_transaction == 0,
-                f"{idle_in_transaction} connections idle in transaction",
-            ),
+            at_most("no idle transaction", idle_in_transaction, 0, f"{idle_in_transaction} left"),
         ]
         backend = "sqlite" if is_sqlite(database_url) else "postgresql"
         print(

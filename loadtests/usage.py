@@ -14,12 +14,14 @@ import threading
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
+from typing import Generic, Self, TypeVar
 
 import psutil
 
 from loadtests.schema import CpuUsage, ServerRss
 
 MIB = 2**20
+T = TypeVar("T")
 
 
 def _over_tree(pid: int, read: Callable[[psutil.Process], float]) -> tuple[float, int]:
@@ -105,32 +107,29 @@ def usage(
     )
 
 
-class PeakRss:
-    """Samples the server's process tree every `every_s` until the `with` block ends.
+class Sampler(Generic[T]):
+    """Calls `read` every `every_s` on a thread of its own until the `with` block ends.
 
-    A spike shorter than the interval can fall between two samples: the peak is a lower
-    bound, steady for what a server holds under a sustained load.
+    A spike shorter than the interval can fall between two samples: a peak read from them
+    is a lower bound, steady for what a server holds under a sustained load.
     """
 
-    def __init__(self, pid: int | None, every_s: float = 0.2) -> None:
-        self.pid, self.every_s = pid, every_s
-        self.peak_bytes, self.processes, self.samples = 0.0, 0, 0
+    def __init__(self, read: Callable[[], T] | None, every_s: float) -> None:
+        self.read, self.every_s = read, every_s
+        self.samples: list[T] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        assert self.pid is not None
+        assert self.read is not None
         while True:
             with suppress(psutil.Error):  # the server is gone: the run reports that elsewhere
-                total, count = tree_rss(self.pid)
-                self.samples += 1
-                if total > self.peak_bytes:
-                    self.peak_bytes, self.processes = total, count
+                self.samples.append(self.read())
             if self._stop.wait(self.every_s):
                 return
 
-    def __enter__(self) -> PeakRss:
-        if self.pid is not None:
+    def __enter__(self) -> Self:
+        if self.read is not None:
             self._thread.start()
         return self
 
@@ -139,11 +138,25 @@ class PeakRss:
         if self._thread.is_alive():
             self._thread.join()
 
+
+class PeakRss(Sampler[tuple[float, int]]):
+    """The resident bytes of the server's process tree, and how many processes, sampled."""
+
+    def __init__(self, pid: int | None, every_s: float = 0.2) -> None:
+        super().__init__(None if pid is None else lambda: tree_rss(pid), every_s)
+
+    @property
+    def peak_bytes(self) -> float:
+        return max(self.samples, default=(0.0, 0))[0]
+
     def summary(self) -> ServerRss | None:
         """None when no server was sampled."""
         if not self.samples:
             return None
-        peak = round(self.peak_bytes / MIB, 1)
+        peak, processes = max(self.samples)
         return ServerRss(
-            peak_mib=peak, processes=self.processes, samples=self.samples, every_s=self.every_s
+            peak_mib=round(peak / MIB, 1),
+            processes=processes,
+            samples=len(self.samples),
+            every_s=self.every_s,
         )

@@ -7,6 +7,8 @@ it compares: the requests per second v2 sustains against legacy's. Failures coun
 
 from __future__ import annotations
 
+from itertools import groupby
+
 from loadtests.results import SETUP_OPERATIONS, ArmResult, Sample
 from loadtests.schema import ArmSummary, CpuUsage, OpStats, Ratios, Settings, Step, Thresholds
 
@@ -19,12 +21,8 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
 
 
 def ratios(candidate: OpStats, current: OpStats) -> Ratios:
-    return Ratios(
-        rps=ratio(candidate.rps, current.rps),
-        p50=ratio(candidate.p50, current.p50),
-        p95=ratio(candidate.p95, current.p95),
-        p99=ratio(candidate.p99, current.p99),
-    )
+    figures = Ratios.model_fields
+    return Ratios(**{f: ratio(getattr(candidate, f), getattr(current, f)) for f in figures})
 
 
 def judge_operation(
@@ -78,23 +76,16 @@ def steady_rate(history: list[Sample], users: int) -> float | None:
 
 def ramp_steps(history: list[Sample]) -> list[Step]:
     """Per user-count step: the rate it sustained and its p95 (Locust's 10 s rolling p95)."""
-    groups: list[list[Sample]] = []
-    for sample in measured(history):
-        if sample.users == 0:
-            continue
-        if groups and groups[-1][0].users == sample.users:
-            groups[-1].append(sample)
-        else:
-            groups.append([sample])
     steps = []
-    for group in groups:
+    running = (sample for sample in measured(history) if sample.users > 0)
+    for users, step in groupby(running, key=lambda sample: sample.users):
+        group = list(step)
         # The first second of a step still carries the previous step's pace.
         settled = group[1:] if len(group) > 2 else group
         span = settled[-1].t - settled[0].t
-        if span <= 0:
-            continue
-        rate = (settled[-1].total_requests - settled[0].total_requests) / span
-        steps.append(Step(users=group[0].users, rps=round(rate, 1), p95=settled[-1].p95, s=span))
+        if span > 0:
+            rate = (settled[-1].total_requests - settled[0].total_requests) / span
+            steps.append(Step(users=users, rps=round(rate, 1), p95=settled[-1].p95, s=span))
     return steps
 
 
@@ -142,7 +133,6 @@ def cpu_per_request(result: ArmResult) -> float | None:
 
 
 def arm_summary(result: ArmResult, settings: Settings, limits: Thresholds) -> ArmSummary:
-    """What the report says about an arm as a whole, including whether its load was valid."""
     warmup = result.summary.warmup
     bottleneck = []
     if warmup and warmup.cut_short:
