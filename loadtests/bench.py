@@ -1,4 +1,5 @@
-"""The benchmark of ratios: v2 against legacy, the gateway against bare servers, its layers.
+"""The benchmark of ratios: v2 against legacy, the gateway against bare servers, its layers,
+and a legacy client after the cutover (`legacy-on-v2`) against legacy and against v2.
 
     python -m loadtests.bench [--rounds 3] [--duration 10] [--connections 32]
         [--database-url postgresql://...] [--only PAIR ...] [--check] [--out bench.json]
@@ -34,11 +35,13 @@ from loadtests import usage
 from loadtests.bench_plan import Load, Pair
 from loadtests.servers import (
     DEMO_PASSWORD,
+    GATEWAY_ON_V2,
     ArmContext,
     Pinning,
     Process,
     Server,
     gateway_environment,
+    require_on_v2,
     shop_arm,
     start_server,
     stop_on_signals,
@@ -268,6 +271,9 @@ def _bench(args: argparse.Namespace) -> int:
                     f"{result['rps']:,.0f} req/s" + (f", {failed} FAILED" if failed else ""),
                     flush=True,
                 )
+        for name, server in started.items():
+            if plan.SERVERS[name][0] == GATEWAY_ON_V2:
+                print(f"{name}: its legacy door answered {require_on_v2(server)}")
     report = build_report(pairs, figures, database, rss)
     report |= {
         "rounds": args.rounds,

@@ -10,10 +10,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from loadtests.servers import GATEWAY_ON_V2
+
 # Servers the bench can start: the gateway as load runs
-# serve it (metrics on, access log off), the gateway with its layers all off and all on,
+# serve it (metrics on, access log off), the same with every paired route served by v2,
+# the gateway with its layers all off and all on,
 # the two apps alone under uvicorn, and the Flask app under gunicorn.
 GATEWAY = "gateway"
+ON_V2 = "gateway, every paired route on v2"
 LAYERS_OFF = "gateway, metrics and access log off"
 LAYERS_ON = "gateway, metrics and access log on"
 V2_ALONE = "v2 alone (uvicorn)"
@@ -24,6 +28,7 @@ GUNICORN_GTHREAD = "legacy under gunicorn, 1 gthread worker"
 # Where each server serves each stack (the apps alone serve at their root).
 PREFIXES = {
     GATEWAY: {"legacy": "/legacy", "v2": "/v2"},
+    ON_V2: {"legacy": "/legacy"},
     LAYERS_OFF: {"legacy": "/legacy", "v2": "/v2"},
     LAYERS_ON: {"legacy": "/legacy", "v2": "/v2"},
     V2_ALONE: {"v2": ""},
@@ -37,6 +42,7 @@ _SHOP_LEGACY = ("shop.legacy_wsgi:app",)
 _AT_LEGACY = {"SCRIPT_NAME": "/legacy"}
 SERVERS: dict[str, tuple[str, tuple[str, ...], dict[str, str]]] = {
     GATEWAY: ("gateway", (), {}),
+    ON_V2: (GATEWAY_ON_V2, (), {}),
     LAYERS_OFF: ("gateway", (), {"GATEWAY_METRICS_ENABLED": "false"}),
     LAYERS_ON: ("gateway", (), {"GATEWAY_METRICS_ENABLED": "true", "GATEWAY_LOG_LEVEL": "INFO"}),
     V2_ALONE: ("uvicorn", ("loadtests.bare_apps:v2_alone",), {}),
@@ -118,6 +124,11 @@ def _v2_over_legacy(name: str, title: str, loads: tuple[Load, Load], **targets: 
 
 
 PRODUCT_V2, PRODUCT_LEGACY = _stacks("/products/1", "/products/1")
+LIST_V2, LIST_LEGACY = _stacks("/products?limit=20", "/products?per_page=20")
+# A legacy client after the cutover: the same legacy URLs, answered by v2 through the
+# adapters. Over legacy: what the client gains; over v2: what the adapters cost.
+PRODUCT_ON_V2 = Load(ON_V2, "legacy", "GET", "/products/1")
+LIST_ON_V2 = Load(ON_V2, "legacy", "GET", "/products?per_page=20")
 QUOTE_V2, QUOTE_LEGACY = (
     Load(GATEWAY, stack, "GET", "/shipping/quote?order_id={order}", True, None, QUOTE_CONNECTIONS)
     for stack in ("v2", "legacy")
@@ -147,7 +158,7 @@ PAIRS = [
     ),
     _v2_over_legacy(
         "products-list", "v2 / legacy, GET /products?limit=20 (legacy ?per_page=20)",
-        _stacks("/products?limit=20", "/products?per_page=20"), sqlite=2.0, postgresql=2.0,
+        (LIST_V2, LIST_LEGACY), sqlite=2.0, postgresql=2.0,
     ),
     _v2_over_legacy(
         "orders-post", "v2 / legacy, POST /orders",
@@ -160,6 +171,23 @@ PAIRS = [
     Pair(
         "quote-ideal", f"v2 quote / ideal {QUOTE_IDEAL_RPS:,.0f}/s", QUOTE_V2, QUOTE_IDEAL_RPS,
         _both(0.7),
+    ),
+    Pair(
+        "legacy-on-v2-legacy", "legacy-on-v2 / legacy, GET /products/{id}",
+        PRODUCT_ON_V2, PRODUCT_LEGACY,
+    ),
+    Pair(
+        "legacy-on-v2-v2", "legacy-on-v2 / v2, GET /products/{id} (the adapter's cost)",
+        PRODUCT_ON_V2, PRODUCT_V2,
+    ),
+    Pair(
+        "legacy-on-v2-legacy-list", "legacy-on-v2 / legacy, GET /products?per_page=20",
+        LIST_ON_V2, LIST_LEGACY,
+    ),
+    Pair(
+        "legacy-on-v2-v2-list",
+        "legacy-on-v2 / v2, GET /products?per_page=20 (v2 ?limit=20; the adapter's cost)",
+        LIST_ON_V2, LIST_V2,
     ),
     Pair(
         "tax-v2", "gateway tax, v2: via gateway / alone", PRODUCT_V2, _v2_product(V2_ALONE),

@@ -1,4 +1,5 @@
-"""Run the same load against `/legacy` and `/v2` (and the legacy app under gunicorn) in turn.
+"""Run the same load against `/legacy` and `/v2` (and the legacy app under gunicorn, and the
+legacy clients with every paired route served by v2) in turn.
 
     python -m loadtests.compare --users 20 --spawn-rate 10 --run-time 20s --out DIR
     python -m loadtests.compare -f LOCUSTFILE --legacy IMPORT --v2 IMPORT   # any app pair
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtests.html_report import write_html
-from loadtests.report import build_comparison, write_json, write_markdown
+from loadtests.report import ON_V2, build_comparison, write_json, write_markdown
 from loadtests.results import ArmResult
 from loadtests.runs import (
     LOCUSTFILE,
@@ -43,10 +44,12 @@ from loadtests.runs import (
 )
 from loadtests.schema import ArmSummary, Comparison, Thresholds
 from loadtests.servers import (
+    GATEWAY_ON_V2,
     SHOP_WSGI,
     Pinning,
     ServerPlan,
     SetupHook,
+    require_on_v2,
     shop_arm,
     started_arm,
     stop_on_signals,
@@ -113,6 +116,12 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("--baseline", action="store_true", help="add the gunicorn arm")
     target.add_argument("--baseline-host", help="a running legacy app for the baseline arm")
     target.add_argument(
+        "--on-v2",
+        action="store_true",
+        help=f"add the {ON_V2} arm: the legacy users against a gateway with every paired "
+        "route moved to v2 (`gateway routes set --all-paired v2`)",
+    )
+    target.add_argument(
         "--carrier-latency-ms", type=float, default=50.0, help="the carrier stub's latency"
     )
     target.add_argument("--server-workers", type=int, default=1, help="server processes")
@@ -164,6 +173,7 @@ def _arms(args: argparse.Namespace) -> dict[str, Arm]:
         "legacy": Arm("legacy", args.legacy_user, legacy, "gateway", "WSGI via a2wsgi, gateway"),
         "v2": Arm("v2", args.v2_user, v2, "gateway", "ASGI in the gateway"),
         "baseline": Arm("baseline", args.legacy_user, legacy, "gunicorn", "WSGI under gunicorn"),
+        ON_V2: Arm(ON_V2, args.legacy_user, legacy, GATEWAY_ON_V2, "legacy URLs, v2 via adapters"),
     }
 
 
@@ -210,6 +220,8 @@ def _servers_text(args: argparse.Namespace) -> str:
             f", gunicorn {args.baseline_wsgi} "
             f"({args.server_workers} worker(s) x {args.legacy_threads} threads)"
         )
+    if ON_V2 in _arm_names(args):
+        text += f"; {ON_V2}: the gateway with every paired route in v2"
     if _team_pair(args):
         return text
     return text + f"; carrier stub at {args.carrier_latency_ms:g} ms"
@@ -241,6 +253,8 @@ def _arm_names(args: argparse.Namespace) -> list[str]:
     names = ["legacy", "v2"]
     if args.baseline or args.baseline_host:
         names.append("baseline")
+    if args.on_v2:
+        names.append(ON_V2)
     return names
 
 
@@ -271,6 +285,8 @@ def _run_arms(args: argparse.Namespace, plan: LoadPlan, pinning: Pinning) -> dic
         with started_arm(arm.server, args.out / "servers" / name, servers) as running:
             pid = running.process.popen.pid
             results[name] = run_load(plan, arm, running.url, args.out, pinning, pid)
+            if arm.server == GATEWAY_ON_V2:
+                print(f"[{name}] its legacy door answered {require_on_v2(running)}", flush=True)
     return results
 
 
@@ -328,6 +344,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.baseline and args.host:
         parser.error("--baseline starts gunicorn itself; with --host give --baseline-host")
+    if args.on_v2 and args.host:
+        parser.error("--on-v2 starts its own gateway to move the routes in: not with --host")
     if args.baseline and _team_pair(args) and args.baseline_wsgi == SHOP_WSGI:
         parser.error("--baseline for a team's pair needs its --baseline-wsgi IMPORT")
     if args.out is None:

@@ -26,6 +26,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
 from shop_core.database import create_sync_engine, temporary_postgres_database
@@ -40,6 +41,9 @@ HOST = "127.0.0.1"
 SHOP_WSGI = "shop.legacy_wsgi:app"
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
+# The gateway with every paired route served by v2 through its adapter: what a legacy
+# client gets after the cutover (`gateway` serves every route with the legacy app).
+GATEWAY_ON_V2 = "gateway-on-v2"
 
 
 @dataclass(frozen=True)
@@ -233,6 +237,7 @@ def _listening(kind: str, port: str) -> list[str]:
     bind = ["--host", HOST, "--port", port]
     return {
         "gateway": ["gateway", "serve", *bind],
+        GATEWAY_ON_V2: ["gateway", "serve", *bind],
         "uvicorn": ["uvicorn", "--factory", *bind, "--log-level", "warning", "--no-access-log"],
         "gunicorn": ["gunicorn", "--bind", f"{HOST}:{port}"],
         "carrier": ["shop", "carrier-stub", "--port", port],
@@ -274,13 +279,68 @@ def start_server(
 ) -> Server:
     """Start a server of `kind` on a free port (on `cores`, stopped with `stack`) and return
     it once `ready` answers."""
+    if kind == GATEWAY_ON_V2:
+        env = _every_paired_route_on_v2(stack, env, log)
     port = str(free_port())
     command = [sys.executable, "-m", *_listening(kind, port), *args]
     process = Process([*Pinning.prefix(cores), *command], log=log, env=env)
     stack.callback(process.stop)
     url = f"http://{HOST}:{port}"
+    if kind == GATEWAY_ON_V2:
+        # The gateway's own /health answers 503 until the route statuses are read: until
+        # then it would serve every route with the legacy app.
+        wait_ready(url + "/health", process)
     wait_ready(url + ready, process, any_status=any_status)
     return Server(url, process, env)
+
+
+def _every_paired_route_on_v2(
+    stack: ExitStack, env: Mapping[str, str], log: Path
+) -> Mapping[str, str]:
+    """The environment of a gateway whose route statuses live in a control database of its
+    own (a SQLite file), with every paired route moved to `v2` there before it starts.
+
+    Of its own, because the pair's default control database is its data's (the shop's),
+    which other servers of a run may share: they must go on serving with the legacy app.
+    SQLite even on PostgreSQL runs: requests read the statuses from memory, and the control
+    database is only polled, so its kind does not touch what is measured.
+    """
+    scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="control-")))
+    env = {**env, "GATEWAY_CONTROL_DATABASE_URL": f"sqlite:///{scratch / 'control.db'}"}
+    command = [sys.executable, "-m", "gateway", "routes", "--actor", "loadtests", "set"]
+    command += ["--all-paired", "v2", "--reason", "load test of the legacy-on-v2 arm"]
+    done = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=READY_TIMEOUT_S, check=False
+    )
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.with_suffix(".routes.log").write_text(done.stdout + done.stderr)
+    if done.returncode != 0:
+        raise RuntimeError(f"gateway routes set --all-paired v2 failed:\n{done.stderr}")
+    return env
+
+
+def legacy_door_served_by(url: str) -> dict[str, float]:
+    """How many answers of the legacy door each implementation gave (`served_by`, from the
+    gateway's /metrics): proof of what an arm measured."""
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as answer:  # noqa: S310 - ours
+        text = answer.read().decode()
+    counts: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = sample.labels
+            if sample.name == "gateway_requests_total" and labels.get("stack") == "legacy":
+                served_by = labels.get("served_by", "")
+                counts[served_by] = counts.get(served_by, 0.0) + sample.value
+    return counts
+
+
+def require_on_v2(server: Server) -> str:
+    """What served the legacy door of a `gateway-on-v2` server, or RuntimeError when v2
+    served none of it (the statuses were not served: the figures would be legacy's)."""
+    counts = legacy_door_served_by(server.url)
+    if not counts.get("v2"):
+        raise RuntimeError(f"{server.url}: no legacy request was served by v2 ({counts})")
+    return ", ".join(f"{count:,.0f} by {name}" for name, count in sorted(counts.items()))
 
 
 @dataclass(frozen=True)
@@ -306,7 +366,8 @@ class ServerPlan:
 def started_arm(kind: str, workdir: Path, plan: ServerPlan) -> Iterator[Server]:
     """The pair's set-up and the server for `kind`, running; logs go to `workdir`.
 
-    `kind` is "gateway" (uvicorn serving both sides) or "gunicorn" (the legacy app alone).
+    `kind` is "gateway" (uvicorn serving both sides), `GATEWAY_ON_V2` (the same, with every
+    paired route served by v2), or "gunicorn" (the legacy app alone).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:

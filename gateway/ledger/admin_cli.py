@@ -1,7 +1,8 @@
 """`gateway routes ...`: the admin API's changes from a shell, straight to the control database.
 
     gateway routes list [--json]
-    gateway routes set ID STATE [--share PERCENT] [--reason R]
+    gateway routes set ID [ID ...] STATE [--share PERCENT] [--reason R]
+    gateway routes set --all-paired STATE [--share PERCENT] [--reason R]
     gateway routes announce ID [--deprecation DATE] [--sunset DATE] [--reason R]
     gateway routes migrate
 
@@ -25,8 +26,15 @@ from datetime import UTC, datetime
 
 from gateway.ledger.admin_models import GatewayRoute
 from gateway.ledger.control import NoControlDatabase, required_control
-from gateway.ledger.model import FULL_SHARE, RouteState, RouteStatus, StatusRefused
-from gateway.ledger.store import DatabaseStatuses, UnknownRoute
+from gateway.ledger.model import (
+    FULL_SHARE,
+    Ledger,
+    RouteChange,
+    RouteState,
+    RouteStatus,
+    StatusRefused,
+)
+from gateway.ledger.store import DatabaseStatuses, UnknownRoute, check_change
 from gateway.ledger.store_migrate import upgrade_control_database
 from gateway.pair import pair_source
 from gateway.settings import GatewaySettings
@@ -72,9 +80,12 @@ def add_routes_commands(routes: argparse.ArgumentParser) -> None:
     commands = routes.add_subparsers(dest="routes_command", required=True)
     listing = commands.add_parser("list", help="every route of the ledger and its status")
     listing.add_argument("--json", action="store_true", help="as the admin API answers it")
-    setting = commands.add_parser("set", help="move a route to another state")
-    setting.add_argument("route_id", metavar="ID")
+    setting = commands.add_parser("set", help="move routes to another state")
+    setting.add_argument("route_ids", nargs="*", metavar="ID")
     setting.add_argument("state", type=RouteState, choices=list(RouteState), metavar="STATE")
+    setting.add_argument(
+        "--all-paired", action="store_true", help="every route with an adapter, instead of IDs"
+    )
     setting.add_argument(
         "--share",
         type=_share,
@@ -129,25 +140,46 @@ async def _run(args: argparse.Namespace, statuses: DatabaseStatuses) -> None:
         return
     actor = args.actor or _default_actor()
     if args.routes_command == "set":
-        state: RouteState = args.state
-        share: int | None = args.share
+        await _set(args, statuses, actor)
+        return
+    if args.deprecation is _UNSET and args.sunset is _UNSET:
+        raise SystemExit("gateway routes announce: give --deprecation, --sunset or both")
+    dates = {
+        name: value
+        for name, value in (("deprecation", args.deprecation), ("sunset", args.sunset))
+        if value is not _UNSET
+    }
 
-        def edit(before: RouteStatus) -> RouteStatus:
-            return replace(before, state=state, share=before.share if share is None else share)
+    def announce(before: RouteStatus) -> RouteStatus:
+        return replace(before, **dates)
 
-    else:
-        if args.deprecation is _UNSET and args.sunset is _UNSET:
-            raise SystemExit("gateway routes announce: give --deprecation, --sunset or both")
-        dates = {
-            name: value
-            for name, value in (("deprecation", args.deprecation), ("sunset", args.sunset))
-            if value is not _UNSET
-        }
+    _print_change(await statuses.edit(args.route_id, announce, actor=actor, reason=args.reason))
 
-        def edit(before: RouteStatus) -> RouteStatus:
-            return replace(before, **dates)
 
-    change = await statuses.edit(args.route_id, edit, actor=actor, reason=args.reason)
+def _chosen(args: argparse.Namespace, ledger: Ledger) -> list[str]:
+    if args.all_paired == bool(args.route_ids):
+        raise SystemExit("gateway routes set: give route IDs or --all-paired, not both")
+    if args.all_paired:
+        return [route.id for route in ledger.routes if route.adapter is not None]
+    return list(dict.fromkeys(args.route_ids))
+
+
+async def _set(args: argparse.Namespace, statuses: DatabaseStatuses, actor: str) -> None:
+    state: RouteState = args.state
+    share: int | None = args.share
+    route_ids = _chosen(args, statuses.ledger)
+
+    def move(before: RouteStatus) -> RouteStatus:
+        return replace(before, state=state, share=before.share if share is None else share)
+
+    # Every route is checked before the first is changed: a refusal changes none of them.
+    for route_id in route_ids:
+        check_change(statuses.ledger, route_id, move(statuses.current(route_id)))
+    for route_id in route_ids:
+        _print_change(await statuses.edit(route_id, move, actor=actor, reason=args.reason))
+
+
+def _print_change(change: RouteChange) -> None:
     print(f"{change.route_id}: {_describe(change.before)} -> {_describe(change.after)}")
 
 

@@ -84,10 +84,37 @@ def test_set_and_announce_change_the_status_and_record_it(
     assert _listed(url, capsys)["notes.read"]["deprecation"] == "2027-01-31T00:00:00Z"
 
 
+def test_set_moves_several_routes_or_every_paired_one_in_one_call(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _routes(url, "set", "notes.list", "notes.read", "retired", "--reason", "nobody calls them")
+    assert capsys.readouterr().out.splitlines() == [
+        "notes.list: legacy -> retired",
+        "notes.read: legacy -> retired",
+    ]
+    # Every route with an adapter: notes.create has none, and `slow` is legacy-only.
+    _routes(url, "set", "--all-paired", "v2")
+    assert capsys.readouterr().out.splitlines() == [
+        "notes.list: retired -> v2",
+        "notes.read: retired -> v2",
+    ]
+    states = {route_id: route["state"] for route_id, route in _listed(url, capsys).items()}
+    assert states == {
+        "notes.list": "v2",
+        "notes.read": "v2",
+        "notes.create": "legacy",
+        "slow": "legacy",
+    }
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["set", "notes.create", "v2"], "no adapter"),
+        # Checked before anything changes: notes.read, first and allowed, stays legacy too.
+        (["set", "notes.read", "notes.create", "v2"], "no adapter"),
+        (["set", "v2"], "--all-paired"),
+        (["set", "--all-paired", "notes.read", "v2"], "not both"),
         (["set", "notes.nothing", "v2"], "no route 'notes.nothing'"),
         (["set", "notes.create", "canary"], "no adapter"),
         (

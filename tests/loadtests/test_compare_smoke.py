@@ -1,4 +1,5 @@
-"""The comparison runner end to end: a few seconds of load on both stacks, reports written.
+"""The comparison runner end to end: a few seconds of load on both stacks and on the legacy
+door with every paired route served by v2 (`--on-v2`), reports written.
 
 The runner starts everything itself (fresh databases, carrier stub, gateway) exactly as a
 user would run it, so this also proves that nothing is left running afterwards.
@@ -7,6 +8,7 @@ user would run it, so this also proves that nothing is left running afterwards.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +28,9 @@ FLOWS = {
     "GET /shipping/quote?order_id={id}",
     "POST /auth/token",
 }
+# The shop run's arms: the legacy users also run against the gateway with every paired route
+# in v2, and must not tell the difference (no failures).
+ARMS = ("legacy", "legacy-on-v2", "v2")
 
 
 def _compare(*args: str, timeout_s: float = 90) -> subprocess.CompletedProcess[str]:
@@ -46,7 +51,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedP
     # that the rarest flow runs on each arm even on a loaded machine (4 s sometimes was not).
     result = _compare(
         "--users", "4", "--spawn-rate", "4", "--run-time", "8s", "--rate", "60",
-        "--max-p95-ratio", "1000", "--out", str(out),
+        "--max-p95-ratio", "1000", "--on-v2", "--out", str(out), timeout_s=150,
     )  # fmt: skip
     return result, out
 
@@ -59,13 +64,13 @@ def comparison(run: tuple[subprocess.CompletedProcess[str], Path]) -> dict[str, 
     return loaded
 
 
-def test_every_flow_ran_on_both_paths_without_failures(comparison: dict[str, Any]) -> None:
+def test_every_flow_ran_on_every_arm_without_failures(comparison: dict[str, Any]) -> None:
     assert comparison["mode"] == "rate"
-    assert set(comparison["totals"]) == {"legacy", "v2"}
+    assert list(comparison["totals"]) == list(ARMS)
     rows = {row["name"]: row for row in comparison["operations"]}
     assert set(rows) >= FLOWS
     for name, row in rows.items():
-        for arm in ("legacy", "v2"):
+        for arm in ARMS:
             assert row[arm]["requests"] > 0, (name, arm)
             assert row[arm]["failures"] == 0, (name, arm)
             assert row[arm]["p50"] <= row[arm]["p95"] <= row[arm]["p99"]
@@ -75,11 +80,29 @@ def test_every_flow_ran_on_both_paths_without_failures(comparison: dict[str, Any
         assert comparison["arms"][arm]["warmup"]["failures"] == 0, arm
 
 
+def test_the_on_v2_arm_was_served_by_v2_and_set_against_both_others(
+    run: tuple[subprocess.CompletedProcess[str], Path], comparison: dict[str, Any]
+) -> None:
+    result, out = run
+    door = re.search(r"\[legacy-on-v2\] its legacy door answered (.*)", result.stdout)
+    assert door is not None, result.stdout
+    assert re.search(r"\b[1-9][\d,]* by v2", door[1]), door[1]
+    row = next(r for r in comparison["operations"] if r["name"] == "GET /products/{id}")
+    for name in ("legacy-on-v2/legacy", "legacy-on-v2/v2"):
+        assert comparison["total_ratios"][name]["rps"] > 0, name
+        assert row["ratios"][name]["p50"] > 0, name
+        assert f"{name} overall: req/s" in (out / "comparison.md").read_text()
+    assert (
+        '<td class="arm" style="color:#ff7f0e">legacy-on-v2</td>'
+        in (out / "comparison.html").read_text()
+    )
+
+
 def test_each_arm_reports_its_server_peak_memory_beside_its_cpu(
     run: tuple[subprocess.CompletedProcess[str], Path], comparison: dict[str, Any]
 ) -> None:
     _, out = run
-    for arm in ("legacy", "v2"):
+    for arm in ARMS:
         summary = comparison["arms"][arm]
         assert summary["cpu_ms_per_request"] > 0, arm
         # One gateway process (no --server-workers), sampled while the arm ran: a Python
