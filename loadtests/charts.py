@@ -7,7 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-ARM_COLOURS = {"baseline": "#7f7f7f", "legacy": "#d62728", "v2": "#1f77b4"}
+ARM_COLOURS = {
+    "baseline": "#7f7f7f",
+    "legacy": "#d62728",
+    "legacy-shadow": "#9467bd",
+    "v2": "#1f77b4",
+}
 PERCENTILE_DASHES = {"p50": "", "p95": "6 3", "p99": "2 3"}
 _FONT = 'font-family="system-ui, sans-serif" font-size="12"'
 _MARGIN_LEFT, _MARGIN_RIGHT, _MARGIN_TOP, _MARGIN_BOTTOM = 58, 16, 52, 40

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from loadtests.formats import num, times
 from loadtests.results import ArmResult
 from loadtests.schema import (
     ArmSummary,
@@ -22,10 +23,13 @@ from loadtests.schema import (
     TotalRatios,
     Warmup,
 )
+from loadtests.shadow_report import SHADOW, shadow_checks, shadow_markdown
 from loadtests.verdicts import CANDIDATE, CURRENT, arm_summary, judge_operation, ratio, ratios
 
-ARM_ORDER = ("baseline", "legacy", "v2")
+ARM_ORDER = ("baseline", "legacy", SHADOW, "v2")
 PAIR = f"{CANDIDATE}/{CURRENT}"
+# More ratios, where both arms ran: what shadowing costs a legacy client.
+OTHER_PAIRS = (("legacy", "baseline"), (SHADOW, CURRENT))
 MODE_TITLES = {
     "rate": "fixed arrival rate: the same requests per second offered to every arm "
     "(compares latency)",
@@ -40,17 +44,20 @@ def _operation(
 ) -> Operation:
     stats = {arm: results[arm].operations.get(key) for arm in arms}
     verdict, reasons = judge_operation(mode, stats, limits)
-    new, old, base = stats.get(CANDIDATE), stats.get(CURRENT), stats.get("baseline")
+    new, old = stats.get(CANDIDATE), stats.get(CURRENT)
     found: dict[str, Ratios | None] = {PAIR: ratios(new, old) if new and old else None}
-    if base and old:
-        found["legacy/baseline"] = ratios(old, base)
+    for top, bottom in OTHER_PAIRS:
+        if (over := stats.get(top)) and (under := stats.get(bottom)):
+            found[f"{top}/{bottom}"] = ratios(over, under)
     return Operation(name=key, stats=stats, ratios=found, verdict=verdict, reasons=reasons)
 
 
-def _total_ratios(summaries: dict[str, ArmSummary], results: dict[str, ArmResult]) -> TotalRatios:
-    new, old = summaries[CANDIDATE], summaries[CURRENT]
+def _total_ratios(
+    summaries: dict[str, ArmSummary], results: dict[str, ArmResult], top: str, bottom: str
+) -> TotalRatios:
+    new, old = summaries[top], summaries[bottom]
     return TotalRatios(
-        **ratios(results[CANDIDATE].total, results[CURRENT].total).model_dump(),
+        **ratios(results[top].total, results[bottom].total).model_dump(),
         cpu_per_request=ratio(new.cpu_ms_per_request, old.cpu_ms_per_request),
         server_rss_peak=ratio(_peak_mib(new), _peak_mib(old)),
     )
@@ -79,6 +86,7 @@ def build_comparison(
     warmup = summaries[CANDIDATE].warmup if CANDIDATE in summaries else None
     if warmup and warmup.failures > warmup.requests * limits.max_failure_ratio:
         failed.append(f"v2 warm-up ({warmup.failures} failures)")
+    failed += shadow_checks(summaries, {arm: results[arm].total for arm in arms}, limits)
     return Comparison(
         mode=mode,
         mode_description=MODE_TITLES[mode],
@@ -87,24 +95,20 @@ def build_comparison(
         settings=run,
         arms=summaries,
         totals={arm: results[arm].total for arm in arms},
-        total_ratios={PAIR: _total_ratios(summaries, results) if both else None},
+        total_ratios={
+            PAIR: _total_ratios(summaries, results, CANDIDATE, CURRENT) if both else None,
+            **{
+                f"{top}/{bottom}": _total_ratios(summaries, results, top, bottom)
+                for top, bottom in OTHER_PAIRS[1:]
+                if top in results and bottom in results
+            },
+        },
         operations=operations,
         history={
             arm: [[s.t, s.epoch, s.users, s.rps, s.p50, s.p95, s.p99] for s in results[arm].history]
             for arm in arms
         },
     )
-
-
-def num(value: float | None, digits: int = 0) -> str:
-    """The one number format of the reports: thousands separated, `-` for no value."""
-    if value is None:
-        return "-"
-    return f"{value:,}" if isinstance(value, int) else f"{value:,.{digits}f}"
-
-
-def times(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}x"
 
 
 def stat(stats: OpStats | None, key: str, digits: int = 0) -> str:
@@ -230,15 +234,15 @@ def write_markdown(comparison: Comparison, path: Path) -> None:
     lines += ["## Totals (measured window)", ""]
     align = ["---", *["---:"] * 6, "---", "---:", "---:", "---", "---"]
     lines += _table(TOTALS_HEAD, align, totals_rows(comparison))
-    total = comparison.total_ratios[PAIR]
-    if total:
-        lines += [
-            "",
-            f"{PAIR} overall: req/s {times(total.rps)}, p50 {times(total.p50)}, "
-            f"p95 {times(total.p95)}, p99 {times(total.p99)}, server CPU per request "
-            f"{times(total.cpu_per_request)}, server RSS (peak) "
-            f"{times(total.server_rss_peak)} (below 1x is faster or cheaper).",
-        ]
+    for name, total in comparison.total_ratios.items():
+        if total:
+            lines += [
+                "",
+                f"{name} overall: req/s {times(total.rps)}, p50 {times(total.p50)}, "
+                f"p95 {times(total.p95)}, p99 {times(total.p99)}, server CPU per request "
+                f"{times(total.cpu_per_request)}, server RSS (peak) "
+                f"{times(total.server_rss_peak)} (below 1x is faster or cheaper).",
+            ]
     notes = load_notes(comparison)
     lines += ["", "## Load check", ""]
     lines += [f"- {note}" for note in notes] or ["- Every arm got the planned load."]
@@ -261,6 +265,7 @@ def write_markdown(comparison: Comparison, path: Path) -> None:
             lines.append(f"- {arm}: {text}")
         if note := steps_note(comparison.settings):
             lines += ["", note]
+    lines += shadow_markdown(comparison)
     errors = [(arm, e) for arm in arms for e in comparison.arms[arm].errors]
     if errors:
         lines += ["", "## Failures", ""]
