@@ -11,6 +11,7 @@ ARM_COLOURS = {
     "baseline": "#7f7f7f",
     "legacy": "#d62728",
     "legacy-on-v2": "#ff7f0e",
+    "legacy-shadow": "#9467bd",
     "v2": "#1f77b4",
 }
 PERCENTILE_DASHES = {"p50": "", "p95": "6 3", "p99": "2 3"}

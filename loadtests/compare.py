@@ -54,6 +54,13 @@ from loadtests.servers import (
     started_arm,
     stop_on_signals,
 )
+from loadtests.shadow_arm import (
+    admin_token,
+    shadow_results,
+    start_shadowing,
+    with_admin_token,
+)
+from loadtests.shadow_report import SHADOW
 
 # `gateway serve` options that name a team's pair, passed on as given.
 _SERVE_OPTIONS = ("legacy", "v2", "legacy_prefix", "v2_prefix", "legacy_errors", "v2_errors")
@@ -79,6 +86,7 @@ _THRESHOLD_HELP = {
     "max_failure_ratio": "v2 failures / requests allowed per operation",
     "min_rps_ratio": "ramp mode: v2 req/s must be at least legacy req/s x this",
     "min_requests": "operations with fewer requests in an arm: only failures judged",
+    "max_shadow_p95_ratio": f"{SHADOW}'s p95 may be at most legacy p95 x this (+ the slack)",
 }
 
 
@@ -120,6 +128,19 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help=f"add the {ON_V2} arm: the legacy users against a gateway with every paired "
         "route moved to v2 (`gateway routes set --all-paired v2`)",
+    )
+    target.add_argument(
+        "--shadow",
+        action="store_true",
+        help=f"add the {SHADOW} arm: the legacy users against a gateway with routes in "
+        "shadow at 100 %% (set through its admin API), and the shadow results",
+    )
+    target.add_argument(
+        "--shadow-routes",
+        nargs="+",
+        default=[],
+        metavar="ID",
+        help="the routes to shadow (implies --shadow; default: every paired GET route)",
     )
     target.add_argument(
         "--carrier-latency-ms", type=float, default=50.0, help="the carrier stub's latency"
@@ -174,6 +195,7 @@ def _arms(args: argparse.Namespace) -> dict[str, Arm]:
         "v2": Arm("v2", args.v2_user, v2, "gateway", "ASGI in the gateway"),
         "baseline": Arm("baseline", args.legacy_user, legacy, "gunicorn", "WSGI under gunicorn"),
         ON_V2: Arm(ON_V2, args.legacy_user, legacy, GATEWAY_ON_V2, "legacy URLs, v2 via adapters"),
+        SHADOW: Arm(SHADOW, args.legacy_user, legacy, "gateway", "legacy, v2 shadowing it"),
     }
 
 
@@ -222,6 +244,9 @@ def _servers_text(args: argparse.Namespace) -> str:
         )
     if ON_V2 in _arm_names(args):
         text += f"; {ON_V2}: the gateway with every paired route in v2"
+    if SHADOW in _arm_names(args):
+        routes = ", ".join(args.shadow_routes) or "every paired GET route"
+        text += f"; {SHADOW}: the gateway with {routes} in shadow at 100 %"
     if _team_pair(args):
         return text
     return text + f"; carrier stub at {args.carrier_latency_ms:g} ms"
@@ -255,6 +280,8 @@ def _arm_names(args: argparse.Namespace) -> list[str]:
         names.append("baseline")
     if args.on_v2:
         names.append(ON_V2)
+    if args.shadow or args.shadow_routes:
+        names.append(SHADOW)
     return names
 
 
@@ -282,12 +309,30 @@ def _run_arms(args: argparse.Namespace, plan: LoadPlan, pinning: Pinning) -> dic
         if external:
             results[name] = run_load(plan, arm, external.rstrip("/"), args.out, pinning)
             continue
+        if name == SHADOW:
+            results[name] = _run_shadow_arm(args, plan, pinning, arm, servers)
+            continue
         with started_arm(arm.server, args.out / "servers" / name, servers) as running:
             pid = running.process.popen.pid
             results[name] = run_load(plan, arm, running.url, args.out, pinning, pid)
             if arm.server == GATEWAY_ON_V2:
                 print(f"[{name}] its legacy door answered {require_on_v2(running)}", flush=True)
     return results
+
+
+def _run_shadow_arm(
+    args: argparse.Namespace, plan: LoadPlan, pinning: Pinning, arm: Arm, servers: ServerPlan
+) -> ArmResult:
+    """The legacy load against a gateway shadowing the chosen routes, and what it found."""
+    token = admin_token()
+    servers = dataclasses.replace(servers, setup=with_admin_token(servers.setup, token))
+    with started_arm(arm.server, args.out / "servers" / arm.name, servers) as running:
+        shadowed = start_shadowing(running.url, token, args.shadow_routes)
+        print(f"[{arm.name}] in shadow at 100 %: {', '.join(shadowed)}", flush=True)
+        pid = running.process.popen.pid
+        result = run_load(plan, arm, running.url, args.out, pinning, pid)
+        result.summary.shadow = shadow_results(running.url, token, shadowed)
+    return result
 
 
 def _server_errors(out: Path, comparison: Comparison) -> Comparison:
@@ -312,6 +357,7 @@ def _report(
         max_failure_ratio=args.max_failure_ratio,
         min_rps_ratio=args.min_rps_ratio,
         min_requests=args.min_requests,
+        max_shadow_p95_ratio=args.max_shadow_p95_ratio,
     )
     comparison = _server_errors(
         args.out, build_comparison(settings["mode"], settings, results, limits)
@@ -336,6 +382,7 @@ def _report_again(args: argparse.Namespace) -> int:
         results[name] = read_arm(arm, summary.host, args.out, summary.locust_exit_code, run_time_s)
         results[name].summary.cpu = summary.cpu
         results[name].summary.server_rss = summary.server_rss
+        results[name].summary.shadow = summary.shadow
     return _report(args, previous["settings"], results)
 
 
@@ -346,6 +393,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--baseline starts gunicorn itself; with --host give --baseline-host")
     if args.on_v2 and args.host:
         parser.error("--on-v2 starts its own gateway to move the routes in: not with --host")
+    if (args.shadow or args.shadow_routes) and args.host:
+        parser.error("--shadow starts its own gateway to shadow routes in: not with --host")
     if args.baseline and _team_pair(args) and args.baseline_wsgi == SHOP_WSGI:
         parser.error("--baseline for a team's pair needs its --baseline-wsgi IMPORT")
     if args.out is None:

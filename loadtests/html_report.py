@@ -6,6 +6,7 @@ from html import escape
 from pathlib import Path
 
 from loadtests.charts import ARM_COLOURS, PERCENTILE_DASHES, Series, bar_chart, line_chart
+from loadtests.formats import times
 from loadtests.report import (
     PAIR,
     STAT_COLUMNS,
@@ -16,10 +17,10 @@ from loadtests.report import (
     stat,
     steps_note,
     steps_text,
-    times,
     totals_rows,
 )
 from loadtests.schema import Comparison, HistoryRow
+from loadtests.shadow_report import SHADOW, SHADOW_HEAD, mismatch_lines, shadow_rows, shadow_summary
 
 NEUTRAL_BAND = 0.05
 _STYLE = """
@@ -167,6 +168,26 @@ def _steps(comparison: Comparison) -> str:
     return "<h2>Ramp steps</h2>" + _list(steps) + caveat
 
 
+def _shadow(comparison: Comparison) -> str:
+    rows = shadow_rows(comparison)
+    if not rows:
+        return ""
+    body = "".join(
+        f'<tr><td class="name">{escape(row[0])}</td>'
+        + "".join(f"<td>{escape(cell)}</td>" for cell in row[1:])
+        + "</tr>"
+        for row in rows
+    )
+    parts = [f"<h2>Shadow results ({SHADOW})</h2>", "<table>" + _row(SHADOW_HEAD, "th") + body]
+    parts.append("</table>")
+    if text := shadow_summary(comparison):
+        parts.append(f"<p>{escape(text)}</p>")
+    if mismatches := mismatch_lines(comparison):
+        items = "".join(f"<li><code>{escape(line)}</code></li>" for line in mismatches)
+        parts.append(f"<p>Latest mismatches:</p><ul>{items}</ul>")
+    return "".join(parts)
+
+
 def write_html(comparison: Comparison, path: Path) -> None:
     verdict = comparison.verdict
     notes = load_notes(comparison)
@@ -190,6 +211,7 @@ def write_html(comparison: Comparison, path: Path) -> None:
         _totals(comparison),
         "<h2>Per operation</h2>",
         _operations(comparison),
+        _shadow(comparison),
         "<h2>Over time</h2>",
         _charts(comparison),
         _steps(comparison) if comparison.mode == "ramp" else "",

@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from loadtests.formats import num, times
 from loadtests.results import ArmResult
 from loadtests.schema import (
     ArmSummary,
@@ -23,15 +24,16 @@ from loadtests.schema import (
     TotalRatios,
     Warmup,
 )
+from loadtests.shadow_report import SHADOW, shadow_checks, shadow_markdown
 from loadtests.verdicts import CANDIDATE, CURRENT, arm_summary, judge_operation, ratio, ratios
 
 # The legacy clients against the gateway with every paired route served by v2.
 ON_V2 = "legacy-on-v2"
-ARM_ORDER = ("baseline", "legacy", ON_V2, "v2")
+ARM_ORDER = ("baseline", "legacy", SHADOW, ON_V2, "v2")
 PAIR = f"{CANDIDATE}/{CURRENT}"
-# More ratios, where both arms ran: what a legacy client gains from the cutover, and what
-# the adapters cost against v2 served at its own door.
-OTHER_PAIRS = (("legacy", "baseline"), (ON_V2, CURRENT), (ON_V2, CANDIDATE))
+# More ratios, where both arms ran: what a legacy client gains from the cutover, what the
+# adapters cost against v2 served at its own door, and what shadowing costs a legacy client.
+OTHER_PAIRS = (("legacy", "baseline"), (ON_V2, CURRENT), (ON_V2, CANDIDATE), (SHADOW, CURRENT))
 MODE_TITLES = {
     "rate": "fixed arrival rate: the same requests per second offered to every arm "
     "(compares latency)",
@@ -87,6 +89,7 @@ def build_comparison(
     warmup = summaries[CANDIDATE].warmup if CANDIDATE in summaries else None
     if warmup and warmup.failures > warmup.requests * limits.max_failure_ratio:
         failed.append(f"v2 warm-up ({warmup.failures} failures)")
+    failed += shadow_checks(summaries, {arm: results[arm].total for arm in arms}, limits)
     return Comparison(
         mode=mode,
         mode_description=MODE_TITLES[mode],
@@ -109,17 +112,6 @@ def build_comparison(
             for arm in arms
         },
     )
-
-
-def num(value: float | None, digits: int = 0) -> str:
-    """The one number format of the reports: thousands separated, `-` for no value."""
-    if value is None:
-        return "-"
-    return f"{value:,}" if isinstance(value, int) else f"{value:,.{digits}f}"
-
-
-def times(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}x"
 
 
 def stat(stats: OpStats | None, key: str, digits: int = 0) -> str:
@@ -287,6 +279,7 @@ def write_markdown(comparison: Comparison, path: Path) -> None:
         lines += [f"- {arm}: {steps_text(s)}" for arm, s in comparison.arms.items()]
         if note := steps_note(comparison.settings):
             lines += ["", note]
+    lines += shadow_markdown(comparison)
     if failures := failure_lines(comparison):
         lines += ["", "## Failures", "", *[f"- {failure}" for failure in failures]]
     links = ", ".join(f"[{arm}]({comparison.arms[arm].files['html']})" for arm in arms)

@@ -98,6 +98,26 @@ class Step(BaseModel):
     s: float
 
 
+class ShadowMismatch(BaseModel):
+    """A shadowed request whose two answers differed, as the gateway kept it."""
+
+    request_id: str
+    method: str
+    path: str
+    differences: list[dict[str, Any]]
+
+
+class ShadowRoute(BaseModel):
+    """A route's shadow results in the `legacy-shadow` arm (the gateway's admin API)."""
+
+    compared: int
+    matched: int
+    mismatched: int
+    errored: int
+    dropped: int
+    mismatches: list[ShadowMismatch] = Field(default_factory=list)
+
+
 class ArmSummary(BaseModel):
     """What the report says about an arm as a whole, including whether its load was valid."""
 
@@ -119,6 +139,8 @@ class ArmSummary(BaseModel):
     loadgen_bottleneck: list[str] = Field(default_factory=list)
     server_log: str | None = None
     server_error_lines: int | None = None
+    # The legacy-shadow arm: each shadowed route's results, by route id.
+    shadow: dict[str, ShadowRoute] | None = None
 
 
 class Thresholds(BaseModel):
@@ -131,6 +153,8 @@ class Thresholds(BaseModel):
     min_requests: int = 50
     # An arm that got less than this share of the offered rate did not get the same load.
     min_achieved_share: float = 0.95
+    # The legacy-shadow arm's p95 may be at most legacy's x this (+ the slack).
+    max_shadow_p95_ratio: float = 1.10
 
 
 class Settings(BaseModel):
