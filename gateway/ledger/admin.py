@@ -163,7 +163,7 @@ def admin_router(
             route_id=route_id,
             state=status.state,
             share=status.share,
-            counts=GatewayShadowCounts.of(counts),
+            counts=GatewayShadowCounts.model_validate(counts),
             mismatches=[GatewayMismatch.of(mismatch) for mismatch in mismatches],
         )
 
@@ -183,10 +183,10 @@ def admin_router(
             route_id=route_id,
             state=status.state,
             share=status.share,
-            policy=GatewayCanaryPolicy.of(policy),
+            policy=GatewayCanaryPolicy.model_validate(policy),
             legacy=empty if figures is None else GatewayCanarySide.of(figures["legacy"]),
             v2=empty if figures is None else GatewayCanarySide.of(figures["v2"]),
-            verdict=None if verdict is None else GatewayCanaryVerdict.of(verdict),
+            verdict=None if verdict is None else GatewayCanaryVerdict.model_validate(verdict),
         )
 
     return router

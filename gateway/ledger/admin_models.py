@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from gateway.ledger.canary import CanaryPolicy, SideFigures, Verdict
+from gateway.ledger.canary import SideFigures
 from gateway.ledger.model import FULL_SHARE, LedgerRoute, RouteChange, RouteState, RouteStatus
 from gateway.ledger.shadow import Counts, Mismatch
 
@@ -15,6 +15,12 @@ MAX_REASON_CHARS = 1000
 SHARE_DESCRIPTION = (
     "percent: of the safe requests shadowed (`shadow`), of the clients served by v2 (`canary`)"
 )
+
+
+class _FromAttributes(BaseModel):
+    """Read from one of the ledger's dataclasses, field by field (`model_validate(obj)`)."""
+
+    model_config = ConfigDict(from_attributes=True)
 
 
 class LegacySide(BaseModel):
@@ -27,23 +33,14 @@ class V2Side(BaseModel):
     path: str = Field(description="the path under the v2 prefix")
 
 
-class StatusOut(BaseModel):
+class StatusOut(_FromAttributes):
     state: RouteState
     deprecation: datetime | None
     sunset: datetime | None
     share: int = Field(description=SHARE_DESCRIPTION)
 
-    @classmethod
-    def of(cls, status: RouteStatus) -> StatusOut:
-        return cls(
-            state=status.state,
-            deprecation=status.deprecation,
-            sunset=status.sunset,
-            share=status.share,
-        )
 
-
-class GatewayShadowCounts(BaseModel):
+class GatewayShadowCounts(_FromAttributes):
     """This process's shadow results for a route (each process counts its own)."""
 
     compared: int = Field(description="answers compared: matched + mismatched")
@@ -51,16 +48,6 @@ class GatewayShadowCounts(BaseModel):
     mismatched: int
     errored: int = Field(description="shadow calls that failed")
     dropped: int = Field(description="not shadowed: over the concurrency or time budget")
-
-    @classmethod
-    def of(cls, counts: Counts) -> GatewayShadowCounts:
-        return cls(
-            compared=counts.compared,
-            matched=counts.matched,
-            mismatched=counts.mismatched,
-            errored=counts.errored,
-            dropped=counts.dropped,
-        )
 
 
 class GatewayMismatch(BaseModel):
@@ -109,34 +96,20 @@ class GatewayCanarySide(BaseModel):
         )
 
 
-class GatewayCanaryPolicy(BaseModel):
+class GatewayCanaryPolicy(_FromAttributes):
     sticky_by: str
     window_s: float
     min_requests: int = Field(description="per side, before a verdict")
     max_error_rate_delta: float
     max_p95_ratio: float
 
-    @classmethod
-    def of(cls, policy: CanaryPolicy) -> GatewayCanaryPolicy:
-        return cls(
-            sticky_by=policy.sticky_by,
-            window_s=policy.window_s,
-            min_requests=policy.min_requests,
-            max_error_rate_delta=policy.max_error_rate_delta,
-            max_p95_ratio=policy.max_p95_ratio,
-        )
 
-
-class GatewayCanaryVerdict(BaseModel):
+class GatewayCanaryVerdict(_FromAttributes):
     at: datetime
     outcome: str = Field(
         description="too few requests, healthy, rolled back, or no longer in canary"
     )
     reason: str
-
-    @classmethod
-    def of(cls, verdict: Verdict) -> GatewayCanaryVerdict:
-        return cls(at=verdict.at, outcome=verdict.outcome, reason=verdict.reason)
 
 
 class GatewayCanary(BaseModel):
@@ -182,7 +155,7 @@ class GatewayRoute(StatusOut):
             deprecation=status.deprecation,
             sunset=status.sunset,
             share=status.share,
-            shadow=None if shadow is None else GatewayShadowCounts.of(shadow),
+            shadow=None if shadow is None else GatewayShadowCounts.model_validate(shadow),
         )
 
 
@@ -203,8 +176,8 @@ class GatewayRouteChange(BaseModel):
             at=change.at,
             actor=change.actor,
             reason=change.reason,
-            before=StatusOut.of(change.before),
-            after=StatusOut.of(change.after),
+            before=StatusOut.model_validate(change.before),
+            after=StatusOut.model_validate(change.after),
         )
 
 
