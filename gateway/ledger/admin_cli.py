@@ -4,6 +4,7 @@
     gateway routes set ID STATE [--share PERCENT] [--reason R]
     gateway routes announce ID [--deprecation DATE] [--sunset DATE] [--reason R]
     gateway routes migrate
+    gateway routes report [--json] [--url URL] [--token T]   (asks a running gateway)
 
 The pair (and so its ledger and control database) comes from the same settings and
 `--pair` option as `gateway serve`. Every command first brings the control database's
@@ -26,6 +27,7 @@ from datetime import UTC, datetime
 from gateway.ledger.admin_models import GatewayRoute
 from gateway.ledger.control import NoControlDatabase, required_control
 from gateway.ledger.model import FULL_SHARE, RouteState, RouteStatus, StatusRefused
+from gateway.ledger.report_cli import add_report_command, run_report
 from gateway.ledger.store import DatabaseStatuses, UnknownRoute
 from gateway.ledger.store_migrate import upgrade_control_database
 from gateway.pair import pair_source
@@ -90,9 +92,14 @@ def add_routes_commands(routes: argparse.ArgumentParser) -> None:
     announce.add_argument("--sunset", type=_date, default=_UNSET, metavar="DATE")
     announce.add_argument("--reason", default="")
     commands.add_parser("migrate", help="bring the control database's tables up to date")
+    add_report_command(commands)
 
 
 def run_routes(args: argparse.Namespace) -> None:
+    if args.routes_command == "report":
+        # Reads a serving gateway's figures: no pair, no control database here.
+        run_report(args)
+        return
     given = {
         name: value
         for name, value in (
