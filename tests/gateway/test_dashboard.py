@@ -6,34 +6,17 @@ its CSRF token; logout ends it; the bearer token keeps working; the landing page
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 
-from gateway.app import create_gateway
-from gateway.background_server import BackgroundServer
-from gateway.settings import GatewaySettings
-from tests.gateway.control_database import control_database
-from tests.gateway.ledger_pair import LEDGER, NOTES_PAIR_OPTIONS, notes_pair
+from tests.gateway.dashboard_gateway import TOKEN, gateway, same_note_on_both_sides
+from tests.gateway.ledger_pair import LEDGER
 from tests.support import wait_for
 
-TOKEN = "an-admin-token-" + "d" * 32
+__all__ = ["gateway"]  # the fixture
+
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture
-def gateway(tmp_path: Path) -> Iterator[str]:
-    with control_database("sqlite", tmp_path) as url:
-        settings = GatewaySettings(
-            **NOTES_PAIR_OPTIONS, log_level="WARNING", admin_token=TOKEN, ready_min_compared=3
-        )
-        pair = replace(notes_pair(url), ledger=LEDGER)
-        with BackgroundServer(create_gateway(settings, pair), settings=settings) as server:
-            yield server.url
 
 
 def _log_in(base: str) -> tuple[requests.Session, str]:
@@ -44,16 +27,6 @@ def _log_in(base: str) -> tuple[requests.Session, str]:
     found = re.search(r'<meta name="csrf-token" content="([0-9a-f]+)">', answer.text)
     assert found is not None, answer.text
     return browser, found.group(1)
-
-
-def _same_note_on_both_sides(base: str) -> dict[str, Any]:
-    """The notes pair's two sides keep a database each: the same note written to both."""
-    note: dict[str, Any] = requests.post(
-        f"{base}/legacy/notes", json={"text": "n"}, timeout=10
-    ).json()
-    twin = requests.post(f"{base}/v2/notes", json={"text": "n"}, timeout=10).json()
-    assert twin["id"] == note["id"]
-    return note
 
 
 def test_the_login_sets_a_strict_http_only_cookie_for_the_dashboard_only(gateway: str) -> None:
@@ -184,7 +157,7 @@ def test_a_forged_or_expired_cookie_is_no_session(gateway: str) -> None:
 
 
 def test_the_bearer_token_reads_the_readiness_with_each_implementation(gateway: str) -> None:
-    note = _same_note_on_both_sides(gateway)
+    note = same_note_on_both_sides(gateway)
     requests.patch(
         f"{gateway}/_gateway/routes/notes.read",
         json={"state": "shadow", "reason": "compare"},
