@@ -38,6 +38,7 @@
   function parity(route) {
     const s = route.shadow;
     if (s === null) return ["no adapter"];
+    if (s.compared === 0) return ["none compared yet"];
     const lines = [`${percent(s.parity)} matched`, `${s.matched} / ${s.compared} compared`];
     if (s.errored || s.dropped) lines.push(`${s.errored} errored, ${s.dropped} dropped`);
     return lines;
