@@ -148,7 +148,7 @@ def create_gateway(
     install_assets(app)
     install_landing(
         app,
-        _landing_links(
+        *_landing_links(
             settings, pair, dashboard=control is not None and control.sessions is not None
         ),
     )
@@ -317,18 +317,18 @@ def canary_policy(settings: GatewaySettings) -> CanaryPolicy:
 
 def _landing_links(
     settings: GatewaySettings, pair: AppPair, *, dashboard: bool
-) -> list[tuple[str, str]]:
-    links = []
-    if dashboard:
-        links.append(("Migration dashboard", DASHBOARD_URL))
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The landing page's links, and the APIs it names with their prefixes."""
+    links = [("Migration dashboard", DASHBOARD_URL)] if dashboard else []
     if isinstance(pair.v2, FastAPI):
-        links.append(("API documentation (v2)", DOCS_URL))
-    if pair.v2 is not None:
-        links.append((f"v2 API: {settings.v2_prefix}/", settings.v2_prefix + "/"))
-    if pair.legacy is not None:
-        links.append((f"Legacy API: {settings.legacy_prefix}/", settings.legacy_prefix + "/"))
+        links.append(("The v2 API's documentation", DOCS_URL))
     links.append(("Health", "/health"))
-    return links
+    apis = []
+    if pair.v2 is not None:
+        apis.append(("The v2 API", settings.v2_prefix))
+    if pair.legacy is not None:
+        apis.append(("The legacy API, as its existing clients call it", settings.legacy_prefix))
+    return links, apis
 
 
 def _served_statuses(control: ControlPlane | None, ledger: Ledger) -> RouteStatuses:

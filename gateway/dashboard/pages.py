@@ -122,12 +122,18 @@ def install_assets(app: FastAPI) -> None:
     )
 
 
-def install_landing(app: FastAPI, links: list[tuple[str, str]]) -> None:
-    """`/`: a page of links (label, URL) to what the gateway serves."""
-    items = "\n".join(
+def install_landing(
+    app: FastAPI, links: list[tuple[str, str]], apis: list[tuple[str, str]]
+) -> None:
+    """`/`: links (label, URL) to the gateway's pages, and the two APIs' base URLs (label,
+    prefix): the gateway cannot know a page under an app's prefix, so those are named."""
+    items = [
         f'<li><a href="{escape(url, quote=True)}">{escape(label)}</a></li>' for label, url in links
-    )
-    body = _LANDING.format(links=items)
+    ]
+    items += [
+        f"<li>{escape(label)}: <code>{escape(prefix)}/...</code></li>" for label, prefix in apis
+    ]
+    body = _LANDING.format(links="\n".join(items))
 
     @app.get("/", include_in_schema=False)
     async def landing() -> HTMLResponse:

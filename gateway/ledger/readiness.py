@@ -9,7 +9,9 @@ of compared) and the latest mismatches; and a verdict from the thresholds the te
 
 - `ready to cut over`: in `legacy`, `shadow` or `canary`, with at least `min_compared`
   shadow comparisons, parity at least `min_parity`, and no implementation above
-  `max_error_rate` over the window;
+  `max_error_rate` over the window. A write is never shadowed (shadow.py): its evidence
+  is a canary, and it is ready when v2 served at least `min_compared` of its requests
+  over the window, within the error rate;
 - `ready to retire the Flask route`: in `v2`, Flask served none of the route's requests
   over a whole window (this process has watched at least that long), and v2 is not above
   `max_error_rate`;
@@ -29,7 +31,7 @@ from pydantic import BaseModel, Field
 
 from gateway.ledger.admin_models import GatewayMismatch
 from gateway.ledger.model import FULL_SHARE, LedgerRoute, RouteState, RouteStatus, RouteStatuses
-from gateway.ledger.shadow import Counts, ShadowResults
+from gateway.ledger.shadow import SAFE_METHODS, Counts, ShadowResults
 from gateway.observability.recent import Figures, RecentRequests
 from gateway.observability.routes import normalise_werkzeug_rule
 
@@ -128,6 +130,16 @@ def judge(
                 f"watched for {watched_s:.0f} s of the {policy.window_s:g} s window",
             )
         return Verdict.RETIRE, f"no Flask traffic for {policy.window_s:g} s"
+    if route.legacy_method.upper() not in SAFE_METHODS:
+        v2 = served.get("v2")
+        answered = 0 if v2 is None else v2.requests
+        if answered < policy.min_compared:
+            hint = "" if status.state is RouteState.CANARY else "; writes are never shadowed"
+            return (
+                Verdict.NOT_READY,
+                f"v2 served {answered} of {policy.min_compared} canary requests{hint}",
+            )
+        return Verdict.CUT_OVER, f"v2 served {answered} canary requests within the error rate"
     if counts.compared < policy.min_compared:
         hint = "" if status.state is RouteState.SHADOW else " (shadow it)"
         return (

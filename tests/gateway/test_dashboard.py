@@ -200,9 +200,11 @@ def test_the_bearer_token_reads_the_readiness_with_each_implementation(gateway: 
     assert (slow["verdict"], slow["shadow"]) == ("not ready", None)
 
 
-def test_the_landing_page_links_the_dashboard_the_docs_and_both_apis(gateway: str) -> None:
+def test_the_landing_page_links_the_dashboard_the_docs_and_names_both_apis(gateway: str) -> None:
     answer = requests.get(f"{gateway}/", timeout=10)
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/html")
     links = re.findall(r'<a href="([^"]+)"', answer.text)
-    assert links[:1] == ["/_gateway"]
-    assert "/legacy/" in links and "/v2/" in links
+    assert links == ["/_gateway", "/docs", "/health"]
+    assert "<code>/v2/...</code>" in answer.text and "<code>/legacy/...</code>" in answer.text
+    for link in links:
+        assert requests.get(f"{gateway}{link}", timeout=10).status_code == 200, link

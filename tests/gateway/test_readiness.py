@@ -63,6 +63,23 @@ def test_one_mismatch_under_full_parity_is_not_ready() -> None:
     )
 
 
+WRITE = LedgerRoute("notes.create", "POST", "/notes", "POST", "/notes", adapter=same_path)
+
+
+def test_a_write_is_judged_on_its_canary_never_on_shadow_comparisons() -> None:
+    verdict, why = judge(WRITE, _status(RouteState.LEGACY), {}, Counts(), POLICY, WATCHED_LONG)
+    assert (verdict, why) == (
+        Verdict.NOT_READY,
+        "v2 served 0 of 200 canary requests; writes are never shadowed",
+    )
+    served = {"legacy": _figures(900), "v2": _figures(200)}
+    verdict, why = judge(WRITE, _status(RouteState.CANARY), served, Counts(), POLICY, 1)
+    assert (verdict, why) == (
+        Verdict.CUT_OVER,
+        "v2 served 200 canary requests within the error rate",
+    )
+
+
 def test_an_implementation_over_the_error_rate_is_not_ready() -> None:
     verdict, why = judge(
         PAIRED,
