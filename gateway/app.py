@@ -21,7 +21,13 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 from gateway.body_limit import BodyLimits
-from gateway.docs import install_docs
+from gateway.dashboard.pages import (
+    DASHBOARD_URL,
+    install_assets,
+    install_dashboard,
+    install_landing,
+)
+from gateway.docs import DOCS_URL, install_docs
 from gateway.ledger.admin_docs import with_admin
 from gateway.ledger.canary import Canary, CanaryPolicy
 from gateway.ledger.control import ControlPlane, control_plane
@@ -31,6 +37,7 @@ from gateway.ledger.model import Ledger, RouteStatuses
 from gateway.ledger.shadow import Shadow
 from gateway.legacy_mount import LegacyMount
 from gateway.observability import METRICS_PATH, install_observability
+from gateway.observability.recent import RecentRequests
 from gateway.pair import AppPair, ReadinessCheck
 from gateway.responses import ErrorFormats
 from gateway.security_headers import SecurityHeaders
@@ -88,8 +95,14 @@ def create_gateway(
         )
     )
     canary = None if pair.ledger is None else Canary(canary_policy(settings))
+    # The last minutes of each route's requests, for the readiness summary.
+    recent = None if pair.ledger is None else RecentRequests()
     control = control_plane(
-        settings, pair, shadow=None if shadow is None else shadow.results, canary=canary
+        settings,
+        pair,
+        shadow=None if shadow is None else shadow.results,
+        canary=canary,
+        recent=recent,
     )
 
     @asynccontextmanager
@@ -130,6 +143,15 @@ def create_gateway(
     app.state.route_statuses = None if control is None else control.statuses
     if control is not None and control.router is not None:
         app.include_router(control.router)
+    if control is not None and control.sessions is not None:
+        install_dashboard(app, control.sessions, window_s=settings.ready_window_s)
+    install_assets(app)
+    install_landing(
+        app,
+        *_landing_links(
+            settings, pair, dashboard=control is not None and control.sessions is not None
+        ),
+    )
     _install_error_handlers(app, errors)
     app.state.ledger_dispatch = None
     if legacy is not None and pair.ledger is not None:
@@ -165,6 +187,7 @@ def create_gateway(
         metrics_path=METRICS_PATH if settings.metrics_port is None else None,
         multiprocess_dir=settings.metrics_multiprocess_dir,
         legacy_mount=legacy,
+        recent=recent,
     )
     app.state.shadow = shadow
     app.state.canary = canary
@@ -290,6 +313,22 @@ def canary_policy(settings: GatewaySettings) -> CanaryPolicy:
         max_p95_ratio=settings.canary_max_p95_ratio,
         judge_interval_s=settings.canary_judge_interval_s,
     )
+
+
+def _landing_links(
+    settings: GatewaySettings, pair: AppPair, *, dashboard: bool
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The landing page's links, and the APIs it names with their prefixes."""
+    links = [("Migration dashboard", DASHBOARD_URL)] if dashboard else []
+    if isinstance(pair.v2, FastAPI):
+        links.append(("The v2 API's documentation", DOCS_URL))
+    links.append(("Health", "/health"))
+    apis = []
+    if pair.v2 is not None:
+        apis.append(("The v2 API", settings.v2_prefix))
+    if pair.legacy is not None:
+        apis.append(("The legacy API, as its existing clients call it", settings.legacy_prefix))
+    return links, apis
 
 
 def _served_statuses(control: ControlPlane | None, ledger: Ledger) -> RouteStatuses:

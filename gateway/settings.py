@@ -87,6 +87,15 @@ class GatewaySettings(BaseSettings):
     canary_max_error_rate_delta: float = Field(default=0.01, ge=0, le=1)
     canary_max_p95_ratio: float = Field(default=1.5, ge=1, le=100)
     canary_judge_interval_s: float = Field(default=1.0, gt=0, le=60)
+    # The readiness verdicts of the dashboard and `gateway routes report`
+    # (gateway/ledger/readiness.py): the recent window, the shadow comparisons a cutover
+    # needs and their parity (1.0: every one matched), the 5xx rate any implementation may
+    # have. How long a dashboard login lasts.
+    ready_window_s: float = Field(default=300.0, gt=0, le=86_400)
+    ready_min_compared: int = Field(default=200, ge=0, le=100_000_000)
+    ready_min_parity: float = Field(default=1.0, ge=0, le=1)
+    ready_max_error_rate: float = Field(default=0.01, ge=0, le=1)
+    dashboard_session_s: int = Field(default=8 * 3600, ge=60, le=7 * 86_400)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -5,10 +5,13 @@
     GET   /_gateway/routes/{id}/history    every change: when, by whom, from, to, why
     GET   /_gateway/routes/{id}/shadow     this process's shadow results: counts, mismatches
     GET   /_gateway/routes/{id}/canary     this process's canary window per side, last verdict
+    GET   /_gateway/readiness              every route's readiness summary (readiness.py)
 
 Mounted by `create_gateway` only when the pair has a ledger and `GATEWAY_ADMIN_TOKEN` is
 set (else these paths answer 404, as any unknown path). Every request must carry
-`Authorization: Bearer <token>`, checked before anything of the request is read. Errors
+`Authorization: Bearer <token>`, checked before anything of the request is read; the
+readiness summary and changes also take the dashboard's session cookie together with its
+CSRF token (gateway/dashboard/session.py), never the cookie alone. Errors
 are RFC 9457 problem details. The routes are described under their own tag in the
 gateway's OpenAPI document (`admin_openapi`).
 """
@@ -25,6 +28,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
+from gateway.dashboard.session import COOKIE, CSRF_HEADER, Sessions
 from gateway.ledger.admin_models import (
     GatewayCanary,
     GatewayCanaryPolicy,
@@ -41,6 +45,7 @@ from gateway.ledger.admin_models import (
 )
 from gateway.ledger.canary import Canary, CanaryPolicy
 from gateway.ledger.model import LedgerRoute, StatusRefused
+from gateway.ledger.readiness import ReadinessReport
 from gateway.ledger.shadow import Counts, ShadowResults
 from gateway.ledger.store import DatabaseStatuses, UnknownRoute
 from gateway.responses import problem_details
@@ -48,6 +53,9 @@ from gateway.responses import problem_details
 ADMIN_PREFIX = "/_gateway"
 ADMIN_TAG = "Gateway: route ledger"
 ACTOR_HEADER = "x-gateway-actor"
+# The routes the dashboard calls, which take its session cookie with its CSRF token.
+SESSION_ROUTES = frozenset({"readiness_summary", "change_route"})
+_VIA_DASHBOARD = "gateway.admin_via_dashboard"
 _PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"description": description, "content": {"application/problem+json": {}}}
     for status, description in (
@@ -73,9 +81,12 @@ def admin_router(
     token: str,
     shadow: ShadowResults | None = None,
     canary: Canary | None = None,
+    readiness: Callable[[], ReadinessReport] | None = None,
+    sessions: Sessions | None = None,
 ) -> APIRouter:
-    """The admin routes over `statuses` (and the `shadow` and `canary` figures), for
-    bearers of `token`."""
+    """The admin routes over `statuses` (and the `shadow` and `canary` figures, and the
+    `readiness` summary), for bearers of `token` and, on `SESSION_ROUTES`, for holders of
+    a dashboard session (`sessions`) who send its CSRF token."""
     expected = token.encode()
 
     class AdminRoute(APIRoute):
@@ -84,11 +95,23 @@ def admin_router(
         def get_route_handler(self) -> Handler:
             handler = super().get_route_handler()
 
+            takes_session = sessions is not None and self.name in SESSION_ROUTES
+
             async def handle(request: Request) -> Response:
                 scheme, _, given = request.headers.get("authorization", "").partition(" ")
-                if scheme.lower() != "bearer" or not hmac.compare_digest(
+                bearer = scheme.lower() == "bearer" and hmac.compare_digest(
                     given.strip().encode(), expected
-                ):
+                )
+                session = (
+                    not bearer
+                    and takes_session
+                    and sessions is not None
+                    and sessions.allows_change(
+                        request.cookies.get(COOKIE), request.headers.get(CSRF_HEADER)
+                    )
+                )
+                request.scope[_VIA_DASHBOARD] = session
+                if not (bearer or session):
                     answer = problem(401, "This needs the gateway's admin token.")
                     answer.headers["WWW-Authenticate"] = 'Bearer realm="gateway admin"'
                     return answer
@@ -167,6 +190,16 @@ def admin_router(
             mismatches=[GatewayMismatch.of(mismatch) for mismatch in mismatches],
         )
 
+    if readiness is not None:
+        make_report = readiness
+
+        @router.get("/readiness")
+        async def readiness_summary() -> ReadinessReport:
+            """Every route: state, what each implementation served over the recent window,
+            shadow parity, the latest mismatches, and the readiness verdict (this
+            process's figures)."""
+            return make_report()
+
     @router.get("/routes/{route_id}/canary")
     async def route_canary(route_id: str) -> GatewayCanary:
         """The route's canary in this process: each implementation's requests, 5xx rate
@@ -195,4 +228,6 @@ def admin_router(
 def _actor(request: Request) -> str:
     named = request.headers.get(ACTOR_HEADER, "").strip()
     client = request.client.host if request.client is not None else "unknown"
+    if request.scope.get(_VIA_DASHBOARD):
+        return f"dashboard {client}"
     return f"{named} (admin-api {client})" if named else f"admin-api {client}"

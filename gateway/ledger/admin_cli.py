@@ -5,6 +5,7 @@
     gateway routes set --all-paired STATE [--share PERCENT] [--reason R]
     gateway routes announce ID [--deprecation DATE] [--sunset DATE] [--reason R]
     gateway routes migrate
+    gateway routes report [--json] [--url URL] [--token T]   (asks a running gateway)
 
 The pair (and so its ledger and control database) comes from the same settings and
 `--pair` option as `gateway serve`. Every command first brings the control database's
@@ -34,6 +35,7 @@ from gateway.ledger.model import (
     RouteStatus,
     StatusRefused,
 )
+from gateway.ledger.report_cli import add_report_command, run_report
 from gateway.ledger.store import DatabaseStatuses, UnknownRoute, check_change
 from gateway.ledger.store_migrate import upgrade_control_database
 from gateway.pair import pair_source
@@ -101,9 +103,14 @@ def add_routes_commands(routes: argparse.ArgumentParser) -> None:
     announce.add_argument("--sunset", type=_date, default=_UNSET, metavar="DATE")
     announce.add_argument("--reason", default="")
     commands.add_parser("migrate", help="bring the control database's tables up to date")
+    add_report_command(commands)
 
 
 def run_routes(args: argparse.Namespace) -> None:
+    if args.routes_command == "report":
+        # Reads a serving gateway's figures: no pair, no control database here.
+        run_report(args)
+        return
     given = {
         name: value
         for name, value in (

@@ -15,13 +15,16 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from gateway.dashboard.session import Sessions
 from gateway.ledger.admin import admin_router
 from gateway.ledger.admin_docs import admin_openapi
 from gateway.ledger.canary import Canary
 from gateway.ledger.model import Ledger
+from gateway.ledger.readiness import ReadinessPolicy, ReadinessReport, report
 from gateway.ledger.shadow import ShadowResults
 from gateway.ledger.store import DatabaseStatuses
 from gateway.ledger.store_migrate import upgrade_control_database
+from gateway.observability.recent import RecentRequests
 from gateway.pair import AppPair
 from gateway.settings import GatewaySettings
 
@@ -36,6 +39,8 @@ class ControlPlane:
     # The admin API, when `GATEWAY_ADMIN_TOKEN` is set, and its part of the OpenAPI document.
     router: APIRouter | None
     openapi: dict[str, Any] | None
+    # The dashboard's sessions, when the admin API is served.
+    sessions: Sessions | None = None
 
 
 def control_database_url(settings: GatewaySettings, pair: AppPair) -> str | None:
@@ -69,6 +74,7 @@ def control_plane(
     *,
     shadow: ShadowResults | None = None,
     canary: Canary | None = None,
+    recent: RecentRequests | None = None,
 ) -> ControlPlane | None:
     """The statuses (and admin API) `create_gateway` serves; None without a ledger or a URL."""
     url = control_database_url(settings, pair)
@@ -77,7 +83,31 @@ def control_plane(
     statuses = DatabaseStatuses(pair.ledger, url, poll_interval_s=settings.control_poll_interval_s)
     if settings.admin_token is None:
         return ControlPlane(statuses=statuses, router=None, openapi=None)
+    token = settings.admin_token.get_secret_value()
+    policy = readiness_policy(settings)
+    ledger = pair.ledger
+
+    def readiness() -> ReadinessReport:
+        return report(ledger.routes, statuses, recent=recent, shadow=shadow, policy=policy)
+
+    sessions = Sessions(token, lifetime_s=settings.dashboard_session_s)
     router = admin_router(
-        statuses, token=settings.admin_token.get_secret_value(), shadow=shadow, canary=canary
+        statuses,
+        token=token,
+        shadow=shadow,
+        canary=canary,
+        readiness=readiness,
+        sessions=sessions,
     )
-    return ControlPlane(statuses=statuses, router=router, openapi=admin_openapi(router))
+    return ControlPlane(
+        statuses=statuses, router=router, openapi=admin_openapi(router), sessions=sessions
+    )
+
+
+def readiness_policy(settings: GatewaySettings) -> ReadinessPolicy:
+    return ReadinessPolicy(
+        window_s=settings.ready_window_s,
+        min_compared=settings.ready_min_compared,
+        min_parity=settings.ready_min_parity,
+        max_error_rate=settings.ready_max_error_rate,
+    )

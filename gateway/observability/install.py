@@ -33,6 +33,7 @@ from starlette.types import ASGIApp
 from gateway.legacy_mount import LegacyMount
 from gateway.observability.metrics import Exposition, GatewayMetrics
 from gateway.observability.middleware import ObservabilityMiddleware
+from gateway.observability.recent import RecentRequests
 from gateway.observability.routes import WsgiRouteReporter
 
 METRICS_PATH = "/metrics"
@@ -56,6 +57,7 @@ def install_observability(
     legacy_mount: LegacyMount | None = None,
     access_log: bool = True,
     registry: CollectorRegistry | None = None,
+    recent: RecentRequests | None = None,
 ) -> Observability:
     """Observe every request `app` answers.
 
@@ -68,6 +70,7 @@ def install_observability(
       state is exported.
     - `registry`: a fresh one by default, so that several apps in one process (tests)
       keep separate counts.
+    - `recent`: where the last minutes of each route's requests are kept (readiness).
 
     Call it once the app's other middleware is added; more may still be added after: the
     observability wraps whatever stack the app builds, outermost.
@@ -101,6 +104,7 @@ def install_observability(
             metrics=metrics,
             access_log=access_log,
             multiprocess_dir=multiprocess_dir if metrics is not None else None,
+            recent=recent,
         )
 
     # Starlette builds the stack on the first call; an override on the instance keeps any

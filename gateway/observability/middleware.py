@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.observability.logs import access_log, log_access
 from gateway.observability.metrics import GatewayMetrics, forget_process, method_label
+from gateway.observability.recent import RecentRequests
 from gateway.observability.request_id import HEADER, adopt_request_id, request_id_var
 from gateway.observability.routes import SCOPE_KEY, UNMATCHED, Observation, starlette_route
 
@@ -31,11 +32,15 @@ class ObservabilityMiddleware:
         metrics: GatewayMetrics | None,
         access_log: bool = True,
         multiprocess_dir: Path | None = None,
+        recent: RecentRequests | None = None,
     ) -> None:
         """`stacks` maps a path prefix to its stack's name (`{"/legacy": "legacy"}`); paths
-        under none of them are the gateway's own (`stack="gateway"`)."""
+        under none of them are the gateway's own (`stack="gateway"`). `recent` keeps the
+        last minutes of the two stacks' requests (not the gateway's own) for the readiness
+        summary."""
         self.app = app
         self.metrics = metrics
+        self.recent = recent
         self.access_log = access_log
         self.multiprocess_dir = multiprocess_dir
         # Longest prefix first, so that a nested prefix wins over its parent.
@@ -133,6 +138,8 @@ class ObservabilityMiddleware:
         method = method_label(scope["method"])
         if self.metrics is not None:
             self.metrics.observe_request(stack, served_by, method, route, status, seconds)
+        if self.recent is not None and stack != GATEWAY_STACK:
+            self.recent.record(stack, served_by, method, route, status, seconds)
         if self.access_log and access_log.isEnabledFor(logging.INFO):
             client = scope.get("client")
             log_access(

@@ -36,6 +36,7 @@ from starlette.routing import BaseRoute, Mount
 
 import legacy_flask
 from gateway.background_server import BackgroundServer
+from gateway.dashboard.pages import ASSETS_URL as DASHBOARD_ASSETS_URL
 from gateway.docs import ASSETS_URL
 from gateway.ledger.dispatch import LedgerDispatch
 from gateway.legacy_mount import LegacyMount
@@ -80,6 +81,8 @@ V2_ONLY: dict[str, str] = {
     "GET /redoc": PUBLIC,
 }
 GATEWAY_ROUTES: dict[str, str] = {
+    # The landing page: links only.
+    "GET /": PUBLIC,
     "GET /health": PUBLIC,
     # Counts by route template, never a path or a token: public, as Prometheus scrapes it
     # (GATEWAY_METRICS_PORT puts it on a port of its own, for a private network).
@@ -89,8 +92,9 @@ GATEWAY_ROUTES: dict[str, str] = {
     "GET /docs/oauth2-redirect": PUBLIC,
     "GET /redoc": PUBLIC,
 }
-# The two stacks, and the docs' static files (public, as the pages that load them).
-GATEWAY_MOUNTS = {"/legacy", "/v2", ASSETS_URL}
+# The two stacks, and the docs' and the dashboard's static files (public, as the pages that
+# load them; the dashboard's figures come from its admin API).
+GATEWAY_MOUNTS = {"/legacy", "/v2", ASSETS_URL, DASHBOARD_ASSETS_URL}
 
 
 def _table(name: str) -> dict[str, str]:

@@ -201,6 +201,7 @@ def test_the_admin_api_is_in_the_openapi_document_under_its_own_tag(admin: str) 
         "/_gateway/routes/{route_id}/shadow",
         "/_gateway/routes/{route_id}/canary",
         "/_gateway/routes/{route_id}/history",
+        "/_gateway/readiness",
     }
     # v2's paths are under the v2 prefix; these are not.
     assert document["servers"] == [{"url": "/v2"}]

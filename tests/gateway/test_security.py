@@ -111,7 +111,7 @@ def test_a_body_over_the_limit_gets_413_with_the_same_headers(
 
 # Each path, and the methods its 405 must name in Allow (none where there is no resource).
 TRACE_PATHS = {
-    "/": set(),
+    "/": {"GET"},  # the landing page
     "/health": {"GET"},
     "/docs": {"GET"},
     "/openapi.json": {"GET"},

@@ -1,0 +1,1 @@
+"""The migration dashboard at `/_gateway`, its session, and the landing page at `/`."""
