@@ -227,3 +227,27 @@ def select(names: list[str] | None) -> list[Pair]:
 def loads_of(pairs: list[Pair]) -> list[Load]:
     """Every load the pairs need, once each, in a stable order."""
     return list(dict.fromkeys(load for pair in pairs for load in pair.loads()))
+
+
+def servers_of(pairs: list[Pair]) -> list[str]:
+    """The servers the pairs' loads run on, the gateway first (it issues the token)."""
+    return list(dict.fromkeys([GATEWAY] + [load.server for load in loads_of(pairs)]))
+
+
+def groups(pairs: list[Pair], most_servers: int) -> list[list[Pair]]:
+    """The pairs in groups that each need at most `most_servers` servers (one group when
+    they all fit): each group's servers run, and are stopped, before the next group's.
+
+    For PostgreSQL: every server keeps its pooled connections between loads, and seven of
+    them hold more than a server's default 100. A pair's two loads are always in one group,
+    so each ratio still compares loads of the same rounds.
+    """
+    found: list[list[Pair]] = []
+    for pair in pairs:
+        for group in found:
+            if len(servers_of([*group, pair])) <= most_servers:
+                group.append(pair)
+                break
+        else:
+            found.append([pair])
+    return found
