@@ -151,7 +151,9 @@ class LedgerDispatch:
             shadow_scope = {**scope, V2_ROOT_KEY: v2_root}
             send, captured = capture(send)
             await self.legacy(scope, receive, send)
-            self.shadow.submit(route, params, shadow_scope, captured, v2=self.v2)
+            self.shadow.submit(
+                route, params, shadow_scope, captured, v2=self.v2, primary=self.legacy
+            )
         else:
             await self.legacy(scope, receive, send)
 

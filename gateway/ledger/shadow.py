@@ -6,6 +6,11 @@ passed on as they come and a copy is kept (`capture`). Once the last of them is 
 background task calls the route's adapter (v2 in the legacy contract, in process) with the
 same request and compares the two answers under the route's noise rules.
 
+A mismatch is checked once more, as Diffy does: the primary is asked the same request
+again, and whatever differs between its own two answers is noise for this request (a stock
+count that an order changed between the primary's answer and the shadow's, a timestamp).
+Only the differences that remain count; with none left, the answers matched.
+
 Only safe methods (GET, HEAD) are shadowed: a write run twice changes the data twice. Of
 those, the route's `share` (percent) is sampled. The work is bounded: at most
 `max_concurrency` shadow calls run at once and each gets `timeout_s`; a request over
@@ -24,12 +29,12 @@ import json
 import logging
 import random
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
-from starlette.types import ASGIApp, Message, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.ledger.compare import (
     DEFAULT_RULES,
@@ -173,8 +178,11 @@ class Shadow:
         captured: Captured,
         *,
         v2: ASGIApp,
+        primary: ASGIApp,
     ) -> None:
-        """After the primary answer is sent: start its shadow call, or drop it now."""
+        """After the primary answer is sent: start its shadow call, or drop it now.
+
+        `primary` is the app that answered (asked again when the answers differ)."""
         if route.adapter is None:
             return
         if (
@@ -186,11 +194,15 @@ class Shadow:
             self._record(route.id, "dropped")
             return
         task = asyncio.create_task(
-            self._run(route, params, scope, captured.answer(), current_request_id(), v2),
+            self._run(route, params, scope, captured.answer(), current_request_id(), v2, primary),
             name=f"gateway shadow {route.id}",
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def join(self) -> None:
+        """Wait for the calls in flight to end by themselves (a test's, or a drain's)."""
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def aclose(self) -> None:
         """At shutdown, before the apps close: the calls in flight are abandoned."""
@@ -210,10 +222,17 @@ class Shadow:
         primary: Answer,
         request_id: str,
         v2: ASGIApp,
+        primary_app: ASGIApp,
     ) -> None:
+        rules = route.shadow or DEFAULT_RULES
         try:
             async with asyncio.timeout(self.timeout_s):
                 shadow = await _call(route, params, scope, v2)
+                differences = list(compare(primary, shadow, rules).differences)
+                if differences:
+                    again = await _collect(primary_app, scope)
+                    noise = {d.pointer for d in compare(primary, again, rules).differences}
+                    differences = [d for d in differences if not _within(d.pointer, noise)]
         except TimeoutError:
             self._record(route.id, "dropped")
             return
@@ -221,9 +240,7 @@ class Shadow:
             log.warning("shadow call of %s failed", route.id, exc_info=True)
             self._record(route.id, "errored")
             return
-        rules = route.shadow or DEFAULT_RULES
-        result = compare(primary, shadow, rules)
-        if result.matched:
+        if not differences:
             self._record(route.id, "matched")
             return
         path: str = scope.get("path", "")
@@ -234,7 +251,7 @@ class Shadow:
             at=datetime.now(UTC),
             method=scope["method"],
             path=path + ("?" + query.decode("latin-1") if query else ""),
-            differences=tuple(_kept(redacted(d, rules)) for d in result.differences),
+            differences=tuple(_kept(redacted(d, rules)) for d in differences),
         )
         self._record(route.id, "mismatched", mismatch)
 
@@ -246,12 +263,22 @@ class Shadow:
 
 async def _call(route: LedgerRoute, params: Mapping[str, Any], scope: Scope, v2: ASGIApp) -> Answer:
     """The adapter's answer to `scope`, collected whole."""
-    assert route.adapter is not None
+    adapter = route.adapter
+    assert adapter is not None
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await adapter(scope, receive, send, params=params, v2=v2)
+
+    return await _collect(app, scope)
+
+
+async def _collect(app: Callable[[Scope, Receive, Send], Awaitable[None]], scope: Scope) -> Answer:
+    """`app`'s answer to the request of `scope` (a safe method: no body), collected whole."""
     status = 0
     headers: list[tuple[bytes, bytes]] = []
     chunks: list[bytes] = []
     head = scope["method"] == "HEAD"
-    # The shadow has no client of its own: the request's body (a safe method's, empty) and
+    # The call has no client of its own: the request's body (a safe method's, empty) and
     # then nothing until the time budget ends the call.
     body_sent = False
 
@@ -271,12 +298,21 @@ async def _call(route: LedgerRoute, params: Mapping[str, Any], scope: Scope, v2:
         elif message["type"] == "http.response.body" and not head:
             chunks.append(message.get("body", b""))
 
-    # HEAD as the dispatch serves it in `v2`: the GET's answer, without its body.
+    # HEAD as the dispatch serves it in `v2`: the GET's answer, without its body. Not
+    # observed: the request was counted once, when it was answered.
     child = {key: value for key, value in scope.items() if key != SCOPE_KEY}
     if head:
         child["method"] = "GET"
-    await route.adapter(child, receive, send, params=params, v2=v2)
+    await app(child, receive, send)
     return Answer(status, headers, b"".join(chunks))
+
+
+def _within(pointer: str, noise: set[str]) -> bool:
+    """Whether `pointer` is one of the noisy places, inside one, or holds one."""
+    return any(
+        pointer == place or pointer.startswith(place + "/") or place.startswith(pointer + "/")
+        for place in noise
+    )
 
 
 def _kept(difference: Difference) -> Difference:

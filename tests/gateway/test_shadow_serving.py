@@ -180,6 +180,61 @@ def test_a_budget_of_zero_drops_every_call() -> None:
     route = LedgerRoute("r", "GET", "/r", "GET", "/r", adapter=different)
     captured = Captured(status=200, complete=True)
     assert shadow.wanted("GET", 100) and not shadow.wanted("POST", 100)
-    shadow.submit(route, {}, {"method": "GET"}, captured, v2=different)  # type: ignore[arg-type]
+    shadow.submit(route, {}, {"method": "GET"}, captured, v2=different, primary=different)  # type: ignore[arg-type]
     assert shadow.results.counts("r") == Counts(dropped=1)
     assert shadow.in_flight == 0
+
+
+def _json_app(bodies: list[dict[str, Any]]) -> ASGIApp:
+    """An app that answers each call with the next of `bodies`, as a table read over time."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        body = json.dumps(bodies.pop(0)).encode()
+        headers = [(b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+def _adapter_of(app: ASGIApp) -> Any:
+    async def adapter(
+        scope: Scope, receive: Receive, send: Send, *, params: Mapping[str, Any], v2: ASGIApp
+    ) -> None:
+        await app(scope, receive, send)
+
+    return adapter
+
+
+async def _shadowed(primary_again: dict[str, Any], shadow_body: dict[str, Any]) -> Counts:
+    """The primary answered {stock: 5, name: "lamp"}; the shadow and the primary's second
+    answer are given."""
+    shadow = Shadow(max_concurrency=1, timeout_s=5, keep_mismatches=5)
+    route = LedgerRoute(
+        "r", "GET", "/r", "GET", "/r", adapter=_adapter_of(_json_app([shadow_body]))
+    )
+    first = json.dumps({"stock": 5, "name": "lamp"}).encode()
+    captured = Captured(
+        status=200,
+        headers=[(b"content-type", b"application/json")],
+        chunks=[first],
+        complete=True,
+    )
+    primary = _json_app([primary_again])
+    shadow.submit(route, {}, {"method": "GET", "path": "/r"}, captured, v2=primary, primary=primary)
+    await shadow.join()
+    return shadow.results.counts("r")
+
+
+def test_a_field_the_primary_changed_meanwhile_is_noise() -> None:
+    # An order took stock between the primary's answer and the shadow's: the primary's own
+    # second answer differs there too, so the difference is noise, not a mismatch.
+    counts = asyncio.run(_shadowed({"stock": 4, "name": "lamp"}, {"stock": 4, "name": "lamp"}))
+    assert counts == Counts(matched=1)
+
+
+def test_a_difference_the_primary_does_not_make_is_a_mismatch() -> None:
+    # The primary answers the same twice: the shadow's other name is a real difference, even
+    # beside a field (stock) that changed meanwhile.
+    counts = asyncio.run(_shadowed({"stock": 4, "name": "lamp"}, {"stock": 4, "name": "desk"}))
+    assert counts == Counts(mismatched=1)
