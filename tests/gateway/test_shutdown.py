@@ -27,6 +27,7 @@ import requests
 from sqlalchemy import Engine, func, select
 
 from gateway.background_server import BackgroundServer
+from loadtests.servers import free_port
 from shop_core.models import Order, OrderItem, Product
 from tests.carriers import GatedCarrier
 from tests.conftest import make_settings
@@ -37,18 +38,11 @@ START_BOUND_S = 60.0
 LOAD_THREADS = 40
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 class Server:
     """`python -m gateway serve` in a subprocess, with its log read as it comes."""
 
     def __init__(self, database_url: str, carrier_url: str) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         settings = make_settings(database_url)
         env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,7 @@ import pytest
 from httpx_aiohttp import AiohttpTransport
 
 from gateway.background_server import BackgroundServer
+from loadtests.servers import free_port
 from tests.conftest import make_settings
 from tests.support import Stack, wait_for
 
@@ -52,17 +52,10 @@ QUEUE_FACTOR = 4
 START_BOUND_S = 60.0
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 @pytest.fixture
 def served_gateway(database_url: str, carrier: BackgroundServer, tmp_path: Path) -> Iterator[str]:
     """`python -m gateway serve` over the test database; its log in `tmp_path`."""
-    port = _free_port()
+    port = free_port()
     settings = make_settings(database_url)
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     env |= {
