@@ -26,7 +26,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -290,17 +289,16 @@ def _database(backend: str, workdir: Path) -> Iterator[str]:
 
 
 def _wait_until_up(process: subprocess.Popen[bytes], served: Served) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
+    def up() -> bool:
         if process.poll() is not None:
             pytest.fail(f"gateway serve exited with {process.returncode}:\n{served.text()}")
         try:
             served.get("/health", timeout=2)
         except requests.ConnectionError:
-            time.sleep(0.1)
-        else:
-            return
-    pytest.fail(f"/health did not answer within {START_TIMEOUT_S:g} s:\n{served.text()}")
+            return False
+        return True
+
+    wait_for(up, "/health of gateway serve", timeout_s=START_TIMEOUT_S)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
