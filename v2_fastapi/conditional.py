@@ -72,6 +72,11 @@ def json_answer(document: Mapping[str, Any], headers: Mapping[str, str] | None =
     return Response(_encode(document).encode(), media_type="application/json", headers=headers)
 
 
+def list_answer(items: list[dict[str, Any]], *, total: int, limit: int, offset: int) -> Response:
+    """A list window as every v2 list answers it: the items and where they sit."""
+    return json_answer({"items": items, "total": total, "limit": limit, "offset": offset})
+
+
 def json_answer_unless_current(document: Mapping[str, Any], if_none_match: str | None) -> Response:
     """`document` with its ETag, or 304 if the client's copy (If-None-Match) is current.
 

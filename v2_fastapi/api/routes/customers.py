@@ -9,8 +9,8 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from v2_fastapi.conditional import (
     IfMatch,
     IfNoneMatch,
-    json_answer,
     json_answer_unless_current,
+    list_answer,
     tagged,
 )
 from v2_fastapi.deps import (
@@ -63,7 +63,7 @@ async def list_customers(
     # JSON built from the rows; `response_model` is what the OpenAPI document shows.
     rows, total = await db.read(customers.list_customers, email=email, limit=limit, offset=offset)
     items = [customer_document(row) for row in rows]
-    return json_answer({"items": items, "total": total, "limit": limit, "offset": offset})
+    return list_answer(items, total=total, limit=limit, offset=offset)
 
 
 @router.get(

@@ -6,7 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from v2_fastapi.conditional import IfNoneMatch, json_answer, json_answer_unless_current, tagged
+from v2_fastapi.conditional import (
+    IfNoneMatch,
+    json_answer_unless_current,
+    list_answer,
+    tagged,
+)
 from v2_fastapi.deps import (
     DatabaseDep,
     InUrl,
@@ -48,7 +53,7 @@ async def list_orders(
         orders.list_orders, customer_id=customer_id, limit=limit, offset=offset
     )
     items = [order_document(row, order_items) for row, order_items in page]
-    return json_answer({"items": items, "total": total, "limit": limit, "offset": offset})
+    return list_answer(items, total=total, limit=limit, offset=offset)
 
 
 @router.get(

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from v2_fastapi.conditional import (
     IfMatch,
     IfNoneMatch,
-    json_answer,
     json_answer_unless_current,
+    list_answer,
     tagged,
 )
 from v2_fastapi.deps import (
@@ -57,7 +57,7 @@ async def list_products(
     """List products by id, optionally those whose name or sku contains `q`."""
     rows, total = await db.read(products.list_products, q=q, limit=limit, offset=offset)
     items = [product_document(row) for row in rows]
-    return json_answer({"items": items, "total": total, "limit": limit, "offset": offset})
+    return list_answer(items, total=total, limit=limit, offset=offset)
 
 
 @router.get(
