@@ -89,12 +89,19 @@ def test_invalid_orders_are_rejected_and_change_nothing(
     stack: Stack, unique: str, db: Engine, items: list[dict[str, Any]]
 ) -> None:
     customer = stack.create_customer(unique)
-    before = _stock(db, 1)
+    # A product of this test's own stands for product 1 (other tests, Schemathesis among
+    # them, may change or delete the demo rows).
+    product = stack.create_product(unique, stock=1000)
+    items = [
+        {**item, "product_id": product["id"]} if item.get("product_id") == 1 else item
+        for item in items
+    ]
+    before = _stock(db, product["id"])
     answer = stack.post(
         "/orders", json={"customer_id": customer["id"], "items": items}, user="clerk"
     )
     assert_error(stack, answer, stack.invalid_status)
-    assert _stock(db, 1) == before
+    assert _stock(db, product["id"]) == before
     assert _order_count(db, customer["id"]) == 0
 
 
