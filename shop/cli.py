@@ -6,6 +6,8 @@ Serving is the gateway's: `gateway serve` serves the shop when it is given no ot
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from collections.abc import Sequence
 
 import uvicorn
@@ -35,20 +37,22 @@ def _parser() -> argparse.ArgumentParser:
     stub.add_argument("--latency-ms", type=float, default=0.0)
     stub.add_argument("--failure-rate", type=float, default=0.0, help="share answered 503")
     stub.add_argument("--invalid-rate", type=float, default=0.0, help="share answered garbage")
+    stub.add_argument(
+        "--quota-rps", type=int, help="calls past this many in a second get 429 + Retry-After"
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     if args.command == "carrier-stub":
-        behaviour = CarrierBehaviour(args.latency_ms, args.failure_rate, args.invalid_rate)
-        uvicorn.run(
-            create_carrier_app(behaviour),
-            host=args.host,
-            port=args.port,
-            log_level="warning",
-            **UVICORN_OPTIONS,
+        behaviour = CarrierBehaviour(
+            args.latency_ms, args.failure_rate, args.invalid_rate, args.quota_rps
         )
+        stub = create_carrier_app(behaviour)
+        uvicorn.run(stub, host=args.host, port=args.port, log_level="warning", **UVICORN_OPTIONS)
+        # What it saw, in its log: a load run reads how the server under test called it.
+        print(f"carrier stub: {json.dumps(stub.state.calls.summary())}", file=sys.stderr)
         return
     settings = ShopSettings()
     configure_logging(settings)
