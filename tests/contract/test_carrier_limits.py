@@ -284,3 +284,11 @@ def test_with_n_processes_each_takes_its_share_of_the_limits() -> None:
     assert Limits.shared(max_rps=None, burst=1, max_concurrency=3, processes=4) == Limits(
         max_rps=None, burst=1, max_concurrency=1
     )
+
+
+def test_the_openapi_document_describes_the_quotes_503(gateway: BackgroundServer) -> None:
+    document = requests.get(f"{gateway.url}/v2/openapi.json", timeout=10).json()
+    responses = document["paths"]["/shipping/quote"]["get"]["responses"]
+    assert "Retry-After" in responses["503"]["headers"]
+    assert "quota" in responses["503"]["description"]
+    assert set(responses["503"]["content"]) == {"application/problem+json"}
