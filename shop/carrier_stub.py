@@ -19,6 +19,8 @@ import json
 import math
 import time
 from collections import Counter, deque
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,7 +110,12 @@ class _Quota:
         return self._admitted[0] + WINDOW_S - now
 
 
-def create_carrier_app(behaviour: CarrierBehaviour | None = None) -> Starlette:
+def create_carrier_app(
+    behaviour: CarrierBehaviour | None = None,
+    *,
+    on_stop: Callable[[CallLog], None] | None = None,
+) -> Starlette:
+    """The stub; `on_stop` is given what it saw when it stops (its lifespan's end)."""
     behaviour = behaviour or CarrierBehaviour()
     failures, invalid = _Share(behaviour.failure_rate), _Share(behaviour.invalid_rate)
     quota = None if behaviour.quota_rps is None else _Quota(behaviour.quota_rps)
@@ -150,12 +157,19 @@ def create_carrier_app(behaviour: CarrierBehaviour | None = None) -> Starlette:
     async def stats(_: Request) -> Response:
         return JSONResponse(log.summary())
 
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        if on_stop is not None:
+            on_stop(log)
+
     app = Starlette(
         routes=[
             Route("/v1/rates", rates, methods=["POST"]),
             Route("/health", health),
             Route("/stats", stats),
-        ]
+        ],
+        lifespan=lifespan,
     )
     app.state.calls = log
     return app

@@ -14,7 +14,7 @@ import uvicorn
 
 from gateway.ledger.store_migrate import upgrade_control_database
 from gateway.serving import UVICORN_OPTIONS, configure_logging
-from shop.carrier_stub import CarrierBehaviour, create_carrier_app
+from shop.carrier_stub import CallLog, CarrierBehaviour, create_carrier_app
 from shop.demo import seed
 from shop.settings import ShopSettings
 from shop_core.migrate import upgrade
@@ -43,16 +43,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _print_summary(calls: CallLog) -> None:
+    print(f"carrier stub: {json.dumps(calls.summary())}", file=sys.stderr, flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     if args.command == "carrier-stub":
         behaviour = CarrierBehaviour(
             args.latency_ms, args.failure_rate, args.invalid_rate, args.quota_rps
         )
-        stub = create_carrier_app(behaviour)
+        # What it saw goes to its log when it stops: how the server under test called it.
+        stub = create_carrier_app(behaviour, on_stop=_print_summary)
         uvicorn.run(stub, host=args.host, port=args.port, log_level="warning", **UVICORN_OPTIONS)
-        # What it saw, in its log: a load run reads how the server under test called it.
-        print(f"carrier stub: {json.dumps(stub.state.calls.summary())}", file=sys.stderr)
         return
     settings = ShopSettings()
     configure_logging(settings)

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     carrier_burst: int = Field(default=10, ge=1, le=100_000)
     # As many as the client's connection pool holds (v2_fastapi/carrier.py).
     carrier_max_concurrency: int = Field(default=200, ge=1, le=10_000)
+    # The longest a quote waits for its turn under those limits; None: as long as its
+    # deadline allows. Under a sustained overload every admitted quote waits this long.
+    carrier_max_wait_s: float | None = Field(default=None, ge=0, le=60)
     # Transient failures (refused or reset connection, 502, 503, 504, 429 with Retry-After)
     # are tried again at most this many times, within GATEWAY_CARRIER_TIMEOUT_S.
     carrier_retries: int = Field(default=2, ge=0, le=10)

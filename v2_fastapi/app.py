@@ -78,6 +78,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         http=http,
         throttle=Throttle(limits),
         retries=settings.carrier_retries,
+        max_wait_s=settings.carrier_max_wait_s,
         metrics=app.state.upstream_metrics,
     )
     app.state.db = db

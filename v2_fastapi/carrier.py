@@ -54,6 +54,9 @@ _TRANSIENT_STATUSES = frozenset({502, 503, 504})
 # The pause before the first retry is up to 50 ms, doubling with each retry, at most 1 s.
 BACKOFF_BASE_S = 0.05
 BACKOFF_MAX_S = 1.0
+# What a turn must leave before the deadline, besides twice the carrier's answer time: the
+# event loop's own delays under load.
+TURN_MARGIN_S = 0.05
 # The weight of the latest answer's time in the moving average of the carrier's.
 ANSWER_TIME_WEIGHT = 0.2
 # A carrier's Retry-After beyond this is taken as this: no call's deadline is that long.
@@ -95,7 +98,8 @@ class CarrierClient:
 
     Every call has one deadline, `timeout_s` from its start: the turn it waits for under the
     throttle, its attempts and the pauses between them all fit in it. A turn is taken only if
-    it leaves twice the carrier's recent answer time before the deadline. Answers: the rate;
+    it leaves twice the carrier's recent answer time (and 50 ms) before the deadline, and, with
+    `max_wait_s`, only if it comes within that time. Answers: the rate;
     503 with Retry-After when the throttle has no turn for the call before its deadline
     (the carrier was not asked) or the carrier answered 429; 504 when the deadline passed
     waiting for the carrier; 502 for every other failure, the last attempt's.
@@ -117,6 +121,7 @@ class CarrierClient:
         http: httpx.AsyncClient,
         throttle: Throttle | None = None,
         retries: int = 0,
+        max_wait_s: float | None = None,
         metrics: UpstreamMetrics | None = None,
     ) -> None:
         self._rates_url = f"{base_url.rstrip('/')}/v1/rates" if base_url else None
@@ -124,6 +129,7 @@ class CarrierClient:
         self._http = http
         self._throttle = throttle or Throttle(Limits(None, 1, MAX_CONNECTIONS))
         self._retries = retries
+        self._max_wait_s = max_wait_s
         self._metrics = metrics
         self._jitter = random.Random()  # noqa: S311 - spreading retries, not cryptography
         # How long the carrier takes to give a rate, lately (a moving average).
@@ -141,8 +147,7 @@ class CarrierClient:
         attempt = 0
         while True:
             try:
-                # A turn too close to the deadline would spend a token on a 504.
-                async with self._throttle.admitted(deadline - 2 * self._answer_s):
+                async with self._throttle.admitted(self._latest_turn(loop, deadline)):
                     started = loop.time()
                     outcome = await self._ask(self._rates_url, payload, order, deadline)
                     took = loop.time() - started
@@ -205,6 +210,13 @@ class CarrierClient:
         except ValidationError as exc:
             logger.warning("carrier gave an invalid rate for order %d: %s", order.id, exc)
             return _Failure(_invalid())
+
+    def _latest_turn(self, loop: asyncio.AbstractEventLoop, deadline: float) -> float:
+        # A turn too close to the deadline would spend a token on a 504.
+        latest = deadline - 2 * self._answer_s - TURN_MARGIN_S
+        if self._max_wait_s is not None:
+            latest = min(latest, loop.time() + self._max_wait_s)
+        return latest
 
     def _backoff(self, attempt: int) -> float:
         """Exponential, with jitter: half the step fixed, half random, so that calls that

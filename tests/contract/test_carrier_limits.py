@@ -114,6 +114,25 @@ def test_v2_keeps_to_the_carrier_quota_under_100_concurrent_quotes(
     assert statuses.count(200) >= BURST + MAX_RPS // 2, statuses
 
 
+def test_with_a_max_wait_quotes_wait_no_longer_for_their_turn(
+    database_url: str, tokens: dict[str, str], unique: str
+) -> None:
+    # One call a second: the first of five quotes at once goes, the next turn is a second
+    # away, past the 50 ms a quote may wait (though within its 2 s deadline).
+    stub = create_carrier_app(CarrierBehaviour())
+    settings = {"carrier_max_rps": 1, "carrier_burst": 1, "carrier_max_wait_s": 0.05}
+    with _gateway(database_url, stub, **settings) as (gateway, carrier):
+        v2 = Stack("v2", gateway.url, tokens)
+        order_id = _order(v2, unique)
+        answers = _quotes_at_once(v2, order_id, 5)
+        stats = _stats(carrier)
+    assert sorted(answer.status_code for answer in answers) == [200, 503, 503, 503, 503]
+    for answer in answers:
+        if answer.status_code == 503:
+            assert _retry_after(answer) == 1
+    assert stats["received"] == 1
+
+
 def test_v2_calls_the_carrier_at_most_max_concurrency_at_once(
     database_url: str, tokens: dict[str, str], unique: str
 ) -> None:
