@@ -97,12 +97,12 @@ class CarrierClient:
     """Asks the carrier for rates, within its quota, trying transient failures again.
 
     Every call has one deadline, `timeout_s` from its start: the turn it waits for under the
-    throttle, its attempts and the pauses between them all fit in it. A turn is taken only if
-    it leaves twice the carrier's recent answer time (and 50 ms) before the deadline, and, with
-    `max_wait_s`, only if it comes within that time. Answers: the rate;
-    503 with Retry-After when the throttle has no turn for the call before its deadline
-    (the carrier was not asked) or the carrier answered 429; 504 when the deadline passed
-    waiting for the carrier; 502 for every other failure, the last attempt's.
+    throttle, its attempts and the pauses between them all fit in it. A turn is taken only
+    if it leaves twice the carrier's recent answer time (and 50 ms) before the deadline,
+    and, with `max_wait_s`, only if it comes within that time. Answers: the rate; 503 with
+    Retry-After when the throttle has no turn for the call in time (the carrier was not
+    asked) or the carrier answered 429; 504 when the deadline passed waiting for the
+    carrier; 502 for every other failure, the last attempt's.
 
     Retried, with exponential backoff and jitter, at most `retries` times and only while the
     deadline allows: a refused or reset connection, 502, 503, 504, and 429 with Retry-After.
@@ -153,11 +153,13 @@ class CarrierClient:
                     took = loop.time() - started
                     self._observe(took)
             except Throttled as exc:
+                # Counted rather than logged at warning: under an overload there is one a
+                # request, and a refusal must stay cheap.
                 self._count("throttled")
-                logger.warning("carrier call for order %d throttled: %s", order.id, exc)
+                logger.debug("carrier call for order %d throttled: %s", order.id, exc)
                 raise HTTPException(
                     503,
-                    "The carrier service's quota is used up for now; try again shortly.",
+                    "The carrier service is at its limit for now; try again shortly.",
                     headers={"Retry-After": exc.retry_after_header},
                 ) from None
             if isinstance(outcome, CarrierRate):
