@@ -7,9 +7,11 @@ ports; what is checked is what a client gets and what the carrier saw.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +19,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.background_server import BackgroundServer
+from loadtests.servers import Server, start_server
 from shop.app import create_app
 from shop.carrier_stub import CarrierBehaviour, create_carrier_app
 from tests.carriers import InFlightCarrier, StatusCarrier
@@ -32,10 +35,17 @@ def _gateway(
     """The carrier (an ASGI app) and a gateway calling it, both serving."""
     with ExitStack() as stack:
         carrier_server = stack.enter_context(BackgroundServer(carrier))
-        values = {"carrier_url": carrier_server.url, "carrier_timeout_s": 2.0, **settings}
-        gateway_settings = make_settings(database_url, **values)
-        gateway = stack.enter_context(BackgroundServer(create_app(gateway_settings)))
+        gateway = stack.enter_context(_gateway_for(database_url, carrier_server.url, **settings))
         yield gateway, carrier_server
+
+
+@contextmanager
+def _gateway_for(
+    database_url: str, carrier_url: str, **settings: Any
+) -> Iterator[BackgroundServer]:
+    values = {"carrier_url": carrier_url, "carrier_timeout_s": 2.0, **settings}
+    with BackgroundServer(create_app(make_settings(database_url, **values))) as gateway:
+        yield gateway
 
 
 def _order(stack: Stack, unique: str) -> int:
@@ -47,7 +57,7 @@ def _order(stack: Stack, unique: str) -> int:
     return order_id
 
 
-def _stats(carrier: BackgroundServer) -> dict[str, Any]:
+def _stats(carrier: BackgroundServer | Server) -> dict[str, Any]:
     answer = requests.get(f"{carrier.url}/stats", timeout=5)
     answer.raise_for_status()
     stats: dict[str, Any] = answer.json()
@@ -77,33 +87,38 @@ def _retry_after(answer: requests.Response) -> int:
 
 
 # The issue's case: a carrier that answers 429 past 50 calls a second, and v2 set to 40 a
-# second; a burst of 5 leaves room for the network's jitter under the carrier's quota.
+# second; a burst of 5 leaves room under the carrier's quota for the jitter between v2's
+# clock and the carrier's arrivals.
 QUOTA_RPS = 50
 MAX_RPS = 40
 BURST = 5
 CONCURRENT_QUOTES = 100
-JITTER_CALLS = 2
 
 
 def test_v2_keeps_to_the_carrier_quota_under_100_concurrent_quotes(
-    database_url: str, tokens: dict[str, str], unique: str
+    database_url: str, tokens: dict[str, str], unique: str, tmp_path: Path
 ) -> None:
-    stub = create_carrier_app(CarrierBehaviour(latency_ms=5, quota_rps=QUOTA_RPS))
-    # A one-second deadline: the quotes are over in about a second.
-    with _gateway(
-        database_url, stub, carrier_max_rps=MAX_RPS, carrier_burst=BURST, carrier_timeout_s=1.0
-    ) as (gateway, carrier):
+    with ExitStack() as stack:
+        # The stub in a process of its own, as a carrier is: its clock is not held up by
+        # the gateway's threads in this one.
+        options = ("--latency-ms", "5", "--quota-rps", str(QUOTA_RPS))
+        carrier = start_server(
+            stack, "carrier", options, env=os.environ, cores=(), log=tmp_path / "carrier.log"
+        )
+        # A one-second deadline: the quotes are over in about a second.
+        settings = {"carrier_max_rps": MAX_RPS, "carrier_burst": BURST, "carrier_timeout_s": 1.0}
+        gateway = stack.enter_context(_gateway_for(database_url, carrier.url, **settings))
         v2 = Stack("v2", gateway.url, tokens)
         order_id = _order(v2, unique)
         answers = _quotes_at_once(v2, order_id, CONCURRENT_QUOTES)
         stats = _stats(carrier)
     statuses = [answer.status_code for answer in answers]
     assert set(statuses) <= {200, 503}, statuses
-    # The carrier never said no, and was asked no faster than v2's rate and burst (v2 sends
-    # at most 45 in any second by its clock; the carrier's arrivals, 2 more by the rate
-    # over 50 ms of the network's and the event loops' jitter).
+    # The carrier never said no: it was never asked more than its quota in a second (v2
+    # sends at most 45 in any second by its own clock; the carrier's count of arrivals can
+    # be a few more, as the network and the processes' scheduling bunch them up).
     assert stats["statuses"] == {"200": statuses.count(200)}, stats
-    assert stats["busiest_second"] <= MAX_RPS + BURST + JITTER_CALLS, stats
+    assert stats["busiest_second"] <= QUOTA_RPS, stats
     # Those over the rate were told when to come back, and the carrier never saw them.
     refused = [answer for answer in answers if answer.status_code == 503]
     assert refused, "every quote fitted in the rate: the test shows nothing"
