@@ -188,6 +188,7 @@ def create_gateway(
         multiprocess_dir=settings.metrics_multiprocess_dir,
         legacy_mount=legacy,
         recent=recent,
+        more_metrics=pair.metrics,
     )
     app.state.shadow = shadow
     app.state.canary = canary

@@ -98,6 +98,9 @@ def _settings(args: argparse.Namespace) -> GatewaySettings:
 
 
 def _serve(args: argparse.Namespace) -> None:
+    # Every process serving learns how many serve (GATEWAY_WORKERS), so that a pair can
+    # share a budget between them (the shop: its carrier quota).
+    os.environ["GATEWAY_WORKERS"] = str(args.workers)
     settings = _settings(args)
     configure_logging(settings)
     source = pair_source(settings)

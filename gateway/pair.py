@@ -10,7 +10,7 @@ side, and what /health must check.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -20,6 +20,7 @@ from starlette.types import ASGIApp
 
 from gateway.ledger.model import Ledger
 from gateway.loading import ImportStringError, load
+from gateway.observability.metrics import MetricsSource
 from gateway.responses import ErrorFormat, problem_details
 from gateway.settings import GatewaySettings
 
@@ -44,6 +45,9 @@ class AppPair:
     # Where the ledger's route statuses live when GATEWAY_CONTROL_DATABASE_URL is not set
     # (a SQLAlchemy URL; the shop: its own database).
     control_database_url: str | None = None
+    # The apps' own Prometheus metrics (a prometheus-client `CollectorRegistry`, or anything
+    # with its `collect()`), shown on /metrics beside the gateway's.
+    metrics: Sequence[MetricsSource] = ()
 
     def __post_init__(self) -> None:
         if self.legacy is None and self.v2 is None:

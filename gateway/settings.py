@@ -43,6 +43,8 @@ class GatewaySettings(BaseSettings):
     # worked example, served when neither legacy_app nor v2_app is given.
     pair: str = EXAMPLE_PAIR
 
+    # How many processes serve: set by `gateway serve --workers N` for each of them.
+    workers: int = Field(default=1, ge=1, le=256)
     legacy_workers: int = Field(default=10, ge=1, le=256)
     legacy_queue_timeout_s: float = Field(default=10.0, gt=0, le=300)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)

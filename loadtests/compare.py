@@ -20,6 +20,7 @@ import os
 import pkgutil
 import platform
 import re
+import shlex
 import sys
 import time
 import traceback
@@ -145,6 +146,12 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument(
         "--carrier-latency-ms", type=float, default=50.0, help="the carrier stub's latency"
     )
+    target.add_argument(
+        "--carrier-args",
+        type=shlex.split,
+        default=[],
+        help="more options for the carrier stub, e.g. '--quota-rps 50 --failure-rate 0.33'",
+    )
     target.add_argument("--server-workers", type=int, default=1, help="server processes")
     target.add_argument(
         "--database-url",
@@ -249,7 +256,10 @@ def _servers_text(args: argparse.Namespace) -> str:
         text += f"; {SHADOW}: the gateway with {routes} in shadow at 100 %"
     if _team_pair(args):
         return text
-    return text + f"; carrier stub at {args.carrier_latency_ms:g} ms"
+    stub = " ".join(args.carrier_args)
+    return (
+        text + f"; carrier stub at {args.carrier_latency_ms:g} ms" + (f" ({stub})" if stub else "")
+    )
 
 
 def _settings(args: argparse.Namespace, plan: LoadPlan, pinning: Pinning) -> dict[str, Any]:
@@ -296,6 +306,7 @@ def _run_arms(args: argparse.Namespace, plan: LoadPlan, pinning: Pinning) -> dic
         serve_args=_serve_args(args),
         baseline_wsgi=args.baseline_wsgi,
         legacy_prefix=args.legacy_prefix,
+        carrier_args=tuple(args.carrier_args),
     )
     arms = _arms(args)
     results: dict[str, ArmResult] = {}

@@ -176,6 +176,7 @@ class ArmContext:
     pinning: Pinning  # helpers it starts belong beside the load generator
     postgres_url: str | None  # --database-url: a PostgreSQL server to create a database on
     carrier_latency_ms: float  # --carrier-latency-ms, for an upstream stub
+    carrier_args: tuple[str, ...] = ()  # --carrier-args: more options for the shop's stub
 
 
 # A pair's per-arm set-up (`--setup`): ready on entering, gone on leaving; it gives the
@@ -199,7 +200,7 @@ def shop_arm(context: ArmContext) -> Iterator[Mapping[str, str]]:
         carrier = start_server(
             stack,
             "carrier",
-            ("--latency-ms", str(context.carrier_latency_ms)),
+            ("--latency-ms", str(context.carrier_latency_ms), *context.carrier_args),
             env=os.environ,
             cores=context.pinning.loadgen,
             log=context.workdir / "carrier.log",
@@ -360,6 +361,7 @@ class ServerPlan:
     legacy_prefix: str = "/legacy"
     # More gateway settings (GATEWAY_<NAME>).
     settings: Mapping[str, int] = field(default_factory=dict)
+    carrier_args: tuple[str, ...] = ()
 
 
 @contextmanager
@@ -373,7 +375,9 @@ def started_arm(kind: str, workdir: Path, plan: ServerPlan) -> Iterator[Server]:
     with ExitStack() as stack:
         env = gateway_environment(legacy_workers=plan.legacy_threads, **plan.settings)
         if plan.setup is not None:
-            context = ArmContext(workdir, plan.pinning, plan.postgres_url, plan.carrier_latency_ms)
+            context = ArmContext(
+                workdir, plan.pinning, plan.postgres_url, plan.carrier_latency_ms, plan.carrier_args
+            )
             env.update(stack.enter_context(plan.setup(context)))
         args, ready, any_status = plan.serve_args, "/health", False
         if kind == "gunicorn":

@@ -52,6 +52,8 @@ def build_pair(settings: ShopSettings) -> AppPair:
         ledger=shop_ledger(),
         # The route statuses live beside the shop's rows unless the team names another place.
         control_database_url=settings.database_url,
+        # v2's calls to the carrier (v2_fastapi/metrics.py).
+        metrics=[v2.state.upstream_metrics.registry],
     )
 
 

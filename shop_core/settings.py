@@ -55,6 +55,21 @@ class Settings(BaseSettings):
     user_cache_ttl_s: float = Field(default=5.0, ge=0, le=300)
     carrier_url: str | None = None
     carrier_timeout_s: float = Field(default=2.0, gt=0, le=60)
+    # v2's calls to the carrier (v2_fastapi/throttle.py), for one `gateway serve`: with
+    # `--workers N` each process takes 1/N of the rate, the burst and the concurrency.
+    # None: no rate limit. The burst is how many calls may go at once after a quiet spell.
+    carrier_max_rps: float | None = Field(default=None, gt=0, le=100_000)
+    carrier_burst: int = Field(default=10, ge=1, le=100_000)
+    # As many as the client's connection pool holds (v2_fastapi/carrier.py).
+    carrier_max_concurrency: int = Field(default=200, ge=1, le=10_000)
+    # The longest a quote waits for its turn under those limits; None: as long as its
+    # deadline allows. Under a sustained overload every admitted quote waits this long.
+    carrier_max_wait_s: float | None = Field(default=None, ge=0, le=60)
+    # Transient failures (refused or reset connection, 502, 503, 504, 429 with Retry-After)
+    # are tried again at most this many times, within GATEWAY_CARRIER_TIMEOUT_S.
+    carrier_retries: int = Field(default=2, ge=0, le=10)
+    # How many processes serve: `gateway serve --workers N` sets it for its processes.
+    workers: int = Field(default=1, ge=1, le=256)
     # Login throttling (shop_core/login_throttle.py): this many failed logins within the
     # window, for one username or from one client address, and further logins get 429.
     login_max_failures_per_username: int = Field(default=5, ge=1, le=10_000)

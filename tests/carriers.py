@@ -10,6 +10,9 @@
 - `redirecting_carrier` answers every request with a redirect elsewhere, and
   `CountingCarrier` answers a valid rate and counts who asked: the place a redirect
   points to, which no gateway should call.
+- `StatusCarrier` answers every request with one status (and headers), and counts them.
+- `InFlightCarrier` answers a valid rate after a delay, and tells the most calls it had
+  in hand at once.
 """
 
 from __future__ import annotations
@@ -229,3 +232,62 @@ class SilentHangUp:
         self._stopped.set()
         self._thread.join(5.0)
         self._listener.close()
+
+
+class StatusCarrier:
+    """A carrier that answers every request with `status` and `headers`, and counts them."""
+
+    def __init__(self, status: int, headers: dict[str, str] | None = None) -> None:
+        self.status = status
+        self.headers = headers or {}
+        self._calls = 0
+        self._lock = threading.Lock()
+
+    @property
+    def calls(self) -> int:
+        with self._lock:
+            return self._calls
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        with self._lock:
+            self._calls += 1
+        await _read_body(receive)
+        body = b'{"error": "no"}'
+        headers = [(name.lower().encode(), value.encode()) for name, value in self.headers.items()]
+        headers += [(b"content-type", b"application/json"), (b"content-length", b"15")]
+        await send({"type": "http.response.start", "status": self.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+class InFlightCarrier:
+    """A carrier that answers a valid rate after `latency_s`; `most_in_flight` is the most
+    requests it was answering at once."""
+
+    def __init__(self, latency_s: float) -> None:
+        self.latency_s = latency_s
+        self._in_flight = 0
+        self._most = 0
+        self._lock = threading.Lock()
+
+    @property
+    def most_in_flight(self) -> int:
+        with self._lock:
+            return self._most
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        await _read_body(receive)
+        with self._lock:
+            self._in_flight += 1
+            self._most = max(self._most, self._in_flight)
+        try:
+            await asyncio.sleep(self.latency_s)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+        body = json.dumps(RATE).encode()
+        await _start(send, len(body))
+        await send({"type": "http.response.body", "body": body})

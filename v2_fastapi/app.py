@@ -8,14 +8,17 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from prometheus_client import CollectorRegistry
 
 from shop_core.accounts import ActiveUsers
 from shop_core.settings import Settings
 from v2_fastapi.api.main import api_router
 from v2_fastapi.carrier import CarrierClient, make_http_client
 from v2_fastapi.database import open_database
+from v2_fastapi.metrics import UpstreamMetrics
 from v2_fastapi.openapi import anchor_token_url, use_problem_media_type
 from v2_fastapi.problems import install_problem_handlers
+from v2_fastapi.throttle import Limits, Throttle
 
 DESCRIPTION = """\
 The shop API, reimplemented on FastAPI. It serves the same rows as the legacy API.
@@ -62,8 +65,21 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # One way to the database for every route, the token check included (see database.py).
     db = open_database(settings.database_url, pool_size=settings.db_pool_size)
     http = make_http_client(timeout_s=settings.carrier_timeout_s)
+    # The quota is the whole `gateway serve`'s; each of its processes keeps to its share.
+    limits = Limits.shared(
+        max_rps=settings.carrier_max_rps,
+        burst=settings.carrier_burst,
+        max_concurrency=settings.carrier_max_concurrency,
+        processes=settings.workers,
+    )
     carrier = CarrierClient(
-        base_url=settings.carrier_url, timeout_s=settings.carrier_timeout_s, http=http
+        base_url=settings.carrier_url,
+        timeout_s=settings.carrier_timeout_s,
+        http=http,
+        throttle=Throttle(limits),
+        retries=settings.carrier_retries,
+        max_wait_s=settings.carrier_max_wait_s,
+        metrics=app.state.upstream_metrics,
     )
     app.state.db = db
     app.state.carrier = carrier
@@ -96,5 +112,10 @@ def create_app(settings: Settings, *, mount_path: str = "") -> FastAPI:
     install_problem_handlers(app)
     app.state.settings = settings
     app.state.users = ActiveUsers(ttl_s=settings.user_cache_ttl_s)
+    # A registry of the app's own (tests build several apps in one process); whoever serves
+    # the app shows it on /metrics (the shop: through `AppPair.metrics`).
+    app.state.upstream_metrics = UpstreamMetrics(
+        CollectorRegistry(), upstreams=(CarrierClient.UPSTREAM,)
+    )
     app.include_router(api_router)
     return app

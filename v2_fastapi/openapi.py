@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from v2_fastapi.problems import PROBLEM_JSON, ProblemDetails, ValidationProblem
@@ -31,11 +31,14 @@ _RETRY_AFTER = {
 
 
 def problem_responses(
-    *statuses: int, descriptions: Mapping[int, str] | None = None
+    *statuses: int,
+    descriptions: Mapping[int, str] | None = None,
+    retry_after: Collection[int] = (429,),
 ) -> dict[int | str, dict[str, Any]]:
     """`responses=` entries documenting error statuses as problem details.
 
-    `descriptions` replaces the common description of a status where a route says more.
+    `descriptions` replaces the common description of a status where a route says more;
+    the statuses in `retry_after` carry a `Retry-After` header.
     """
     responses: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
@@ -43,7 +46,7 @@ def problem_responses(
             "model": ValidationProblem if status == 422 else ProblemDetails,
             "description": (descriptions or {}).get(status, _DESCRIPTIONS[status]),
         }
-        if status == 429:
+        if status in retry_after:
             response["headers"] = _RETRY_AFTER
         responses[status] = response
     return responses

@@ -20,7 +20,7 @@ request) and `log_config=None`, so that uvicorn's records go through the same ha
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,12 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
 from gateway.legacy_mount import LegacyMount
-from gateway.observability.metrics import Exposition, GatewayMetrics
+from gateway.observability.metrics import (
+    Exposition,
+    GatewayMetrics,
+    IncludedMetrics,
+    MetricsSource,
+)
 from gateway.observability.middleware import ObservabilityMiddleware
 from gateway.observability.recent import RecentRequests
 from gateway.observability.routes import WsgiRouteReporter
@@ -58,6 +63,7 @@ def install_observability(
     access_log: bool = True,
     registry: CollectorRegistry | None = None,
     recent: RecentRequests | None = None,
+    more_metrics: Sequence[MetricsSource] = (),
 ) -> Observability:
     """Observe every request `app` answers.
 
@@ -71,11 +77,17 @@ def install_observability(
     - `registry`: a fresh one by default, so that several apps in one process (tests)
       keep separate counts.
     - `recent`: where the last minutes of each route's requests are kept (readiness).
+    - `more_metrics`: the apps' own metrics (anything with prometheus-client's `collect()`,
+      a `CollectorRegistry` for one), shown on /metrics beside the gateway's. With
+      `multiprocess_dir` they are read from the processes' files, as the gateway's are.
 
     Call it once the app's other middleware is added; more may still be added after: the
     observability wraps whatever stack the app builds, outermost.
     """
     metrics = GatewayMetrics(registry or CollectorRegistry()) if metrics_enabled else None
+    if metrics is not None:
+        for source in more_metrics:
+            metrics.registry.register(IncludedMetrics(source))
     exposition = (
         Exposition(metrics.registry, multiprocess_dir=multiprocess_dir) if metrics else None
     )

@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.registry import Collector
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -118,6 +120,22 @@ class GatewayMetrics:
 
     def shadow_compared(self, route: str, result: str) -> None:
         self.shadow_comparisons.labels(route, result).inc()
+
+
+class MetricsSource(Protocol):
+    """What an app's own metrics need to be shown: prometheus-client's `collect()`."""
+
+    def collect(self) -> Iterable[Metric]: ...
+
+
+class IncludedMetrics(Collector):
+    """An app's metrics, in the gateway's registry (a registry is not itself a collector)."""
+
+    def __init__(self, source: MetricsSource) -> None:
+        self.source = source
+
+    def collect(self) -> Iterable[Metric]:
+        return self.source.collect()
 
 
 class Exposition:

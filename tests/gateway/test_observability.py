@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import requests
+from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.background_server import BackgroundServer
@@ -186,6 +187,21 @@ def test_metrics_on_a_port_of_their_own_or_off() -> None:
     finally:
         separate.close()
         off.close()
+
+
+def test_an_apps_own_metrics_are_shown_beside_the_gateways() -> None:
+    registry = CollectorRegistry()
+    things = Counter("toy_things", "Things the toy v2 app did.", ["kind"], registry=registry)
+    things.labels("made").inc(3)
+    pair = Pair(more_metrics=[registry])
+    try:
+        with BackgroundServer(pair.app) as server:
+            assert requests.get(f"{server.url}/v2/items/1", timeout=10).status_code == 200
+            samples = scrape(server.url)
+    finally:
+        pair.close()
+    assert value(samples, "toy_things_total", kind="made") == 3
+    assert requests_total(samples, "v2", "/items/{item_id}") == 1
 
 
 def test_worker_processes_add_up_in_multiprocess_mode(tmp_path: Path) -> None:

@@ -19,7 +19,21 @@ router = APIRouter(prefix="/shipping", tags=["shipping"])
 @router.get(
     "/quote",
     dependencies=[require_scope("read")],
-    responses=problem_responses(401, 403, 404, 422, 502, 503, 504),
+    responses=problem_responses(
+        401,
+        403,
+        404,
+        422,
+        502,
+        503,
+        504,
+        descriptions={
+            502: "The carrier service failed, also when tried again, or gave an invalid answer",
+            503: "The carrier service's quota is used up for now (the gateway keeps to it, or "
+            "the carrier answered 429), or the database is unavailable; see Retry-After",
+        },
+        retry_after=(503,),
+    ),
 )
 async def quote(
     db: DatabaseDep,
