@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
 
+from shop_core.database import is_sqlite
 from shop_core.models import Order, OrderItem, Product
 from tests.support import Stack, assert_error
 
@@ -159,3 +162,52 @@ def test_order_rows_match_the_answer(stack: Stack, unique: str, db: Engine) -> N
     assert [(i.product_id, i.quantity, i.unit_price_cents) for i in items] == [
         (product["id"], 4, 125)
     ]
+
+
+@contextmanager
+def _customer_vanishes_on_order(db: Engine, customer_id: int) -> Iterator[None]:
+    """While open, an order row for `customer_id` deletes the customer just before it is
+    written, in the order's own transaction: a delete that lands between the order's checks
+    and its commit, made certain. The foreign key then refuses the order at commit."""
+    # DDL takes no bound parameters; the id is an int the test made.
+    name = f"vanish_customer_{int(customer_id)}"
+    delete = f"DELETE FROM customers WHERE id = {customer_id}"  # noqa: S608
+    if is_sqlite(db.url):
+        create = [
+            f"CREATE TRIGGER {name} BEFORE INSERT ON orders"
+            f" WHEN NEW.customer_id = {customer_id} BEGIN {delete}; END"
+        ]
+        drop = [f"DROP TRIGGER {name}"]
+    else:
+        create = [
+            f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS"
+            f" $$ BEGIN {delete}; RETURN NEW; END $$",
+            f"CREATE TRIGGER {name} BEFORE INSERT ON orders FOR EACH ROW"
+            f" WHEN (NEW.customer_id = {customer_id}) EXECUTE FUNCTION {name}()",
+        ]
+        drop = [f"DROP TRIGGER {name} ON orders", f"DROP FUNCTION {name}()"]
+    with db.begin() as conn:
+        for statement in create:
+            conn.exec_driver_sql(statement)
+    try:
+        yield
+    finally:
+        with db.begin() as conn:
+            for statement in drop:
+                conn.exec_driver_sql(statement)
+
+
+def test_a_customer_deleted_before_the_order_commits_is_409_and_changes_nothing(
+    stack: Stack, unique: str, db: Engine
+) -> None:
+    product = stack.create_product(unique, stock=5)
+    customer = stack.create_customer(unique)
+    with _customer_vanishes_on_order(db, customer["id"]):
+        answer = stack.place_order(customer["id"], (product["id"], 2))
+    # Not the stack's specific conflicts (stock, a taken email): the constraint's, general one.
+    body = assert_error(stack, answer, 409)
+    if stack.name == "legacy":
+        assert body["error"]["code"] == "conflict"
+    assert _stock(db, product["id"]) == 5
+    assert _order_count(db, customer["id"]) == 0
+    assert stack.get(f"/customers/{customer['id']}", user="clerk").status_code == 200
