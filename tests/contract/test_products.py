@@ -114,6 +114,24 @@ def test_legacy_accepts_a_number_for_money_v2_does_not(
     assert_error(v2, strict, 422)
 
 
+# JSON numbers that no binary float holds exactly: value * 100 falls short of the cents
+# (19.99 * 100 == 1998.9999999999998), so only the number's shortest text reads them right.
+@pytest.mark.parametrize(
+    ("number", "price"),
+    [(19.99, "19.99"), (0.29, "0.29"), (1.15, "1.15"), (4.35, "4.35"), (9.95, "9.95"), (7, "7.00")],
+)
+def test_legacy_reads_a_money_number_as_written(
+    legacy: Stack, unique: str, db: Engine, number: float, price: str
+) -> None:
+    body = {"sku": f"F-{unique}", "name": "lenient", "price": number, "stock": 1}
+    answer = legacy.post("/products", json=body, user="admin")
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["price"] == price
+    with db.connect() as conn:
+        cents = conn.scalar(select(Product.price_cents).where(Product.sku == f"F-{unique}"))
+    assert cents == round(float(price) * 100)
+
+
 def test_v2_rejects_unknown_fields(v2: Stack, unique: str) -> None:
     body = {"sku": f"U-{unique}", "name": "x", "price": "1.00", "stock": 1, "colour": "red"}
     assert_error(v2, v2.post("/products", json=body, user="admin"), 422)
