@@ -108,6 +108,26 @@ def test_invalid_orders_are_rejected_and_change_nothing(
     assert _order_count(db, customer["id"]) == 0
 
 
+def test_the_last_units_can_be_ordered(stack: Stack, unique: str, db: Engine) -> None:
+    product = stack.create_product(unique, stock=3)
+    customer = stack.create_customer(unique)
+    answer = stack.place_order(customer["id"], (product["id"], 3))
+    assert answer.status_code == 201, answer.text
+    assert _stock(db, product["id"]) == 0
+    assert_error(stack, stack.place_order(customer["id"], (product["id"], 1)), 409)
+
+
+def test_the_largest_order_is_accepted(stack: Stack, unique: str, db: Engine) -> None:
+    # As many items as an order may hold (API.md: 50), one in the largest quantity (1000).
+    products = [stack.create_product(f"{unique}{n}", stock=1000) for n in range(50)]
+    customer = stack.create_customer(unique)
+    items = [(product["id"], 1) for product in products[1:]]
+    answer = stack.place_order(customer["id"], (products[0]["id"], 1000), *items)
+    assert answer.status_code == 201, answer.text
+    assert len(answer.json()["items"]) == 50
+    assert _stock(db, products[0]["id"]) == 0
+
+
 def test_an_unknown_customer_is_a_validation_error(stack: Stack, unique: str) -> None:
     product = stack.create_product(unique)
     answer = stack.place_order(999999999, (product["id"], 1))
