@@ -48,7 +48,12 @@ GROUPS = [
     Group(
         "tokens",
         ("shop_core/security.py",),
-        ("tests/contract/test_auth.py", "tests/contract/test_token_users.py"),
+        (
+            "tests/shop_core/test_security.py",
+            "tests/contract/test_auth.py",
+            "tests/contract/test_token_users.py",
+            "tests/contract/test_login_throttle.py",
+        ),
     ),
     Group(
         "body-limit",
