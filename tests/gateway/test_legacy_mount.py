@@ -304,14 +304,26 @@ def test_an_app_failing_before_its_first_bytes_leaves_the_answer_unstarted() -> 
 
     mount = LegacyMount(app, workers=2)
     messages: list[dict[str, Any]] = []
+    left: set[asyncio.Task[Any]] = set()
+
+    async def scenario() -> None:
+        try:
+            async with asyncio.timeout(10):
+                await _answer(mount, messages.append)
+        finally:
+            await asyncio.sleep(0)  # a task cancelled now has ended by the next turn
+            left.update(asyncio.all_tasks() - {asyncio.current_task()})
+
     try:
         with pytest.raises(RuntimeError, match="could not be made"):
-            asyncio.run(asyncio.wait_for(_answer(mount, messages.append), timeout=10))
+            asyncio.run(scenario())
     finally:
         mount.shutdown()
     # Nothing was sent, so the server's error handling can still answer a clean 500.
     assert messages == []
     assert (mount.busy, mount.waiting) == (0, 0)
+    # Nor is the request's sender left waiting for messages that will never come.
+    assert left == set()
 
 
 def test_an_error_head_that_replaces_the_first_raises_the_apps_own_error() -> None:
@@ -396,3 +408,24 @@ def test_a_websocket_to_the_mount_is_closed_normally() -> None:
     finally:
         mount.shutdown()
     assert messages == [{"type": "websocket.close", "code": 1000}]
+
+
+def test_an_error_after_the_head_was_sent_sends_no_second_head() -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        yield b"part"
+        try:
+            raise LookupError("the rest went away")
+        except LookupError:
+            # Too late to replace the head: the server gets the error instead.
+            start_response("500 Internal Server Error", [], sys.exc_info())
+
+    mount = LegacyMount(app, workers=2)
+    messages: list[dict[str, Any]] = []
+    try:
+        with pytest.raises(LookupError, match="the rest went away"):
+            asyncio.run(asyncio.wait_for(_answer(mount, messages.append), timeout=10))
+    finally:
+        mount.shutdown()
+    starts = [message for message in messages if message["type"] == "http.response.start"]
+    assert [start["status"] for start in starts] == [200]
