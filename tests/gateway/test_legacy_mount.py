@@ -429,3 +429,31 @@ def test_an_error_after_the_head_was_sent_sends_no_second_head() -> None:
         mount.shutdown()
     starts = [message for message in messages if message["type"] == "http.response.start"]
     assert [start["status"] for start in starts] == [200]
+
+
+def test_a_stream_longer_than_the_send_queue_reaches_a_slow_client_whole() -> None:
+    chunks = [f"{n:04d}".encode() for n in range(20 * LegacyMount.send_queue_size)]
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return chunks
+
+    async def scenario(mount: LegacyMount) -> bytes:
+        received = bytearray()
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            # A client slower than the app: the queue fills, and the thread must wait.
+            await asyncio.sleep(0.001)
+            received.extend(message.get("body", b""))
+
+        await mount(_scope(), receive, send)
+        return bytes(received)
+
+    mount = LegacyMount(app, workers=2)
+    try:
+        assert asyncio.run(asyncio.wait_for(scenario(mount), timeout=10)) == b"".join(chunks)
+    finally:
+        mount.shutdown()

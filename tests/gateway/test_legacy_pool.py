@@ -122,6 +122,8 @@ def test_a_saturated_pool_answers_503_in_time_while_v2_and_health_answer(
         }
         assert busy.headers["Content-Type"] == "application/json"
         assert int(busy.headers["Retry-After"]) >= 1
+        # Busy is no reason to drop the client's connection: it may try again on it.
+        assert busy.headers.get("Connection") != "close"
         assert QUEUE_TIMEOUT_S <= elapsed < QUEUE_TIMEOUT_S + MARGIN_S, elapsed
 
         # The other stack and the health check do not wait for the legacy pool.
