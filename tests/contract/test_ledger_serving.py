@@ -167,6 +167,17 @@ def test_an_announced_route_says_so_on_every_answer(
     assert "Deprecation" not in client.get("/products").headers
 
 
+def test_a_sunset_alone_is_announced_alone(
+    client: Stack, statuses: MemoryStatuses, unique: str
+) -> None:
+    product = client.create_product(unique)
+    set_status(statuses, "products.read", sunset=SUNSET)
+    answer = client.get(f"/products/{product['id']}")
+    assert answer.headers["Sunset"] == "Wed, 01 Jul 2026 12:30:00 GMT"
+    assert "Deprecation" not in answer.headers
+    assert answer.headers["Link"] == f'</v2/products/{product["id"]}>; rel="successor-version"'
+
+
 def test_states_that_cannot_serve_the_route_are_refused(statuses: MemoryStatuses) -> None:
     with pytest.raises(StatusRefused, match="no adapter"):
         set_status(statuses, "health", state=RouteState.V2)
