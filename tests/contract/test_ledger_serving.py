@@ -167,14 +167,22 @@ def test_an_announced_route_says_so_on_every_answer(
     assert "Deprecation" not in client.get("/products").headers
 
 
-def test_a_sunset_alone_is_announced_alone(
-    client: Stack, statuses: MemoryStatuses, unique: str
+@pytest.mark.parametrize("announced", ["deprecation", "sunset"])
+def test_a_deprecation_or_a_sunset_alone_is_announced_alone(
+    client: Stack, statuses: MemoryStatuses, unique: str, announced: str
 ) -> None:
     product = client.create_product(unique)
-    set_status(statuses, "products.read", sunset=SUNSET)
+    dates = {"deprecation": DEPRECATION, "sunset": SUNSET}
+    set_status(statuses, "products.read", **{announced: dates[announced]})
     answer = client.get(f"/products/{product['id']}")
-    assert answer.headers["Sunset"] == "Wed, 01 Jul 2026 12:30:00 GMT"
-    assert "Deprecation" not in answer.headers
+    expected = {
+        "deprecation": {"Deprecation": f"@{int(DEPRECATION.timestamp())}"},
+        "sunset": {"Sunset": "Wed, 01 Jul 2026 12:30:00 GMT"},
+    }[announced]
+    assert {name: answer.headers.get(name) for name in ("Deprecation", "Sunset")} == {
+        "Deprecation": None,
+        "Sunset": None,
+    } | expected
     assert answer.headers["Link"] == f'</v2/products/{product["id"]}>; rel="successor-version"'
 
 
