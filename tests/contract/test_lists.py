@@ -53,6 +53,8 @@ def test_paging_metadata(legacy: Stack, v2: Stack) -> None:
     assert legacy_body["total"] == v2_body["total"]
     defaults = legacy.get("/products").json()
     assert (defaults["page"], defaults["per_page"]) == (1, 20)
+    # JSON integers, as legacy always wrote them: not 1.0.
+    assert all(type(defaults[key]) is int for key in ("page", "per_page", "total"))
     assert (v2.get("/products").json()["limit"], v2.get("/products").json()["offset"]) == (20, 0)
 
 
@@ -74,6 +76,13 @@ def test_out_of_range_paging_is_rejected(
 ) -> None:
     stack = Stack(name, gateway.url, tokens)
     assert_error(stack, stack.get("/products", params=params), stack.invalid_status)
+
+
+@pytest.mark.parametrize("name", ["page", "per_page"])
+def test_a_blank_page_or_page_size_is_rejected(legacy: Stack, name: str) -> None:
+    answer = legacy.get("/products", params={name: ""})
+    body = assert_error(legacy, answer, legacy.invalid_status)
+    assert set(body["error"]["fields"]) == {name}
 
 
 # Integers that Python's int() reads, and that a URL does not hold: an underscore, a sign,

@@ -94,6 +94,16 @@ def test_invalid_products_are_rejected_and_nothing_is_written(
         assert conn.scalar(select(Product.id).where(Product.sku == body["sku"])) is None
 
 
+def test_a_body_that_is_not_json_is_rejected(stack: Stack) -> None:
+    answer = stack.post(
+        "/products",
+        data=b'{"sku": "NOT-JSON", "name":',
+        headers={"Content-Type": "application/json"},
+        user="admin",
+    )
+    assert_error(stack, answer, stack.invalid_status)
+
+
 def test_missing_fields_are_rejected(stack: Stack) -> None:
     answer = stack.post("/products", json={"name": "no sku"}, user="admin")
     body = assert_error(stack, answer, stack.invalid_status)
