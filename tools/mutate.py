@@ -77,11 +77,20 @@ GROUPS = [
     ),
     Group(
         "ledger",
-        ("gateway/ledger/rules.py", "gateway/ledger/dispatch.py", "gateway/ledger/adapters.py"),
+        ("gateway/ledger/rules.py", "gateway/ledger/dispatch.py"),
         (
-            # The ledger's own tests, and the legacy contract served by v2 through the
-            # adapters (the `legacy-on-v2` runs), without the slow fuzz and load tests.
             "tests/gateway/test_ledger_rules.py",
+            "tests/contract/test_ledger_serving.py",
+            "tests/gateway/test_shadow_serving.py",
+            "tests/gateway/test_canary_serving.py",
+        ),
+    ),
+    Group(
+        "adapters",
+        ("gateway/ledger/adapters.py",),
+        (
+            # The legacy contract served by v2 through the adapters (the `legacy-on-v2`
+            # runs) and the ledger's own, without the slow fuzz and load tests.
             "tests/contract",
             "-k",
             "(legacy-on-v2 or ledger) and not fuzz and not under_load and not concurrency"

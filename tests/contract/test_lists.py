@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.background_server import BackgroundServer
+from shop_core.models import MAX_ID
 from tests.support import Stack, assert_error
 
 
@@ -76,6 +77,14 @@ def test_out_of_range_paging_is_rejected(
 ) -> None:
     stack = Stack(name, gateway.url, tokens)
     assert_error(stack, stack.get("/products", params=params), stack.invalid_status)
+
+
+def test_the_last_page_legacy_takes_is_an_empty_window(legacy: Stack) -> None:
+    # Its first row is far past any offset v2 takes: the window starts there all the same.
+    answer = legacy.get("/products", params={"page": MAX_ID, "per_page": 100})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["products"], body["page"], body["per_page"]) == ([], MAX_ID, 100)
 
 
 @pytest.mark.parametrize("name", ["page", "per_page"])
