@@ -128,6 +128,19 @@ def test_the_largest_order_is_accepted(stack: Stack, unique: str, db: Engine) ->
     assert _stock(db, products[0]["id"]) == 0
 
 
+def test_an_invalid_item_is_named_where_it_is(legacy: Stack, unique: str) -> None:
+    # Legacy names a nested field by its path: {"items": {"1": {"quantity": [...]}}}.
+    product = legacy.create_product(unique)
+    other = legacy.create_product(unique + "B")
+    customer = legacy.create_customer(unique)
+    answer = legacy.place_order(customer["id"], (product["id"], 1), (other["id"], 0))
+    fields = assert_error(legacy, answer, 400)["error"]["fields"]
+    assert list(fields) == ["items"]
+    assert list(fields["items"]) == ["1"]
+    assert list(fields["items"]["1"]) == ["quantity"]
+    assert all(isinstance(message, str) for message in fields["items"]["1"]["quantity"])
+
+
 def test_an_unknown_customer_is_a_validation_error(stack: Stack, unique: str) -> None:
     product = stack.create_product(unique)
     answer = stack.place_order(999999999, (product["id"], 1))
