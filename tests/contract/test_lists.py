@@ -87,9 +87,11 @@ def test_the_last_page_legacy_takes_is_an_empty_window(legacy: Stack) -> None:
     assert (body["products"], body["page"], body["per_page"]) == ([], MAX_ID, 100)
 
 
-@pytest.mark.parametrize("name", ["page", "per_page"])
-def test_a_blank_page_or_page_size_is_rejected(legacy: Stack, name: str) -> None:
-    answer = legacy.get("/products", params={name: ""})
+@pytest.mark.parametrize(
+    ("name", "value"), [("page", ""), ("per_page", ""), ("page", str(MAX_ID + 1))]
+)
+def test_a_blank_or_too_large_page_is_rejected(legacy: Stack, name: str, value: str) -> None:
+    answer = legacy.get("/products", params={name: value})
     body = assert_error(legacy, answer, legacy.invalid_status)
     assert set(body["error"]["fields"]) == {name}
 

@@ -138,7 +138,8 @@ def test_an_invalid_item_is_named_where_it_is(legacy: Stack, unique: str) -> Non
     assert list(fields) == ["items"]
     assert list(fields["items"]) == ["1"]
     assert list(fields["items"]["1"]) == ["quantity"]
-    assert all(isinstance(message, str) for message in fields["items"]["1"]["quantity"])
+    messages = fields["items"]["1"]["quantity"]
+    assert messages and all(isinstance(message, str) for message in messages)
 
 
 def test_an_unknown_customer_is_a_validation_error(stack: Stack, unique: str) -> None:

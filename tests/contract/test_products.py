@@ -192,6 +192,17 @@ def test_delete_is_204_then_404(stack: Stack, unique: str, db: Engine) -> None:
         assert conn.scalar(select(Product.id).where(Product.id == product["id"])) is None
 
 
+def test_answers_without_a_body_say_no_length(stack: Stack, unique: str) -> None:
+    # RFC 9110: no Content-Length on a 204; on a 304 it could only be the unsent body's.
+    product = stack.create_product(unique)
+    tag = stack.get(f"/products/{product['id']}").headers["ETag"]
+    unchanged = stack.get(f"/products/{product['id']}", headers={"If-None-Match": tag})
+    deleted = stack.delete(f"/products/{product['id']}", user="admin")
+    assert (unchanged.status_code, deleted.status_code) == (304, 204)
+    assert "Content-Length" not in unchanged.headers
+    assert "Content-Length" not in deleted.headers
+
+
 def test_a_product_in_an_order_cannot_be_deleted(stack: Stack, unique: str) -> None:
     product = stack.create_product(unique)
     customer = stack.create_customer(unique)
