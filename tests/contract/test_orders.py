@@ -128,6 +128,20 @@ def test_the_largest_order_is_accepted(stack: Stack, unique: str, db: Engine) ->
     assert _stock(db, products[0]["id"]) == 0
 
 
+def test_legacy_ignores_unknown_fields_in_an_order_and_its_items(
+    legacy: Stack, unique: str
+) -> None:
+    product = legacy.create_product(unique)
+    customer = legacy.create_customer(unique)
+    item = {"product_id": product["id"], "quantity": 1, "gift_wrap": True}
+    body = {"customer_id": customer["id"], "items": [item], "note": "leave at the door"}
+    answer = legacy.post("/orders", json=body, user="clerk")
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["items"] == [
+        {"product_id": product["id"], "quantity": 1, "unit_price": "10.00"}
+    ]
+
+
 def test_an_invalid_item_is_named_where_it_is(legacy: Stack, unique: str) -> None:
     # Legacy names a nested field by its path: {"items": {"1": {"quantity": [...]}}}.
     product = legacy.create_product(unique)

@@ -104,6 +104,20 @@ def test_a_body_that_is_not_json_is_rejected(stack: Stack) -> None:
     assert_error(stack, answer, stack.invalid_status)
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [b"[1, 2]", b'{"sku": "SURROGATE", "name": "\\ud800", "price": "1.00", "stock": 1}'],
+    ids=["an-array", "a-lone-surrogate"],
+)
+def test_legacy_refuses_a_body_that_is_no_json_object_of_text(legacy: Stack, raw: bytes) -> None:
+    # An array, or text that is no Unicode (a lone surrogate escape): no field to name.
+    headers = {"Content-Type": "application/json"}
+    answer = legacy.post("/products", data=raw, headers=headers, user="admin")
+    error = assert_error(legacy, answer, 400)["error"]
+    assert error["code"] == "bad_request"
+    assert "fields" not in error
+
+
 def test_missing_fields_are_rejected(stack: Stack) -> None:
     answer = stack.post("/products", json={"name": "no sku"}, user="admin")
     body = assert_error(stack, answer, stack.invalid_status)
