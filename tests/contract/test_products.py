@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -154,6 +155,20 @@ def test_legacy_reads_a_money_number_as_written(
     with db.connect() as conn:
         cents = conn.scalar(select(Product.price_cents).where(Product.sku == f"F-{unique}"))
     assert cents == round(float(price) * 100)
+
+
+def test_legacy_leniency_holds_with_a_charset_in_the_content_type(
+    legacy: Stack, unique: str
+) -> None:
+    body = {"sku": f"C-{unique}", "name": "charset", "price": 12.5, "stock": 1, "colour": "red"}
+    answer = legacy.post(
+        "/products",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json; charset=utf-8"},
+        user="admin",
+    )
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["price"] == "12.50"
 
 
 def test_v2_rejects_unknown_fields(v2: Stack, unique: str) -> None:
