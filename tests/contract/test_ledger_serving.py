@@ -145,8 +145,15 @@ def test_a_retired_route_answers_410_with_its_successor(
     product = client.create_product(unique)
     set_status(statuses, "products.read", state=RouteState.RETIRED)
     answer = client.get(f"/products/{product['id']}")
-    assert assert_error(client, answer, 410)["error"]["code"] == "gone"
-    assert answer.headers["Link"] == f'</v2/products/{product["id"]}>; rel="successor-version"'
+    error = assert_error(client, answer, 410)["error"]
+    successor = f"/v2/products/{product['id']}"
+    assert error == {
+        "code": "gone",
+        "message": f"This route is retired. Its successor is {successor}.",
+    }
+    assert answer.headers["Link"] == f'<{successor}>; rel="successor-version"'
+    # An answer like any other: the connection stays open.
+    assert answer.headers.get("Connection") != "close"
     # Another route is not touched.
     assert client.get("/products").status_code == 200
 
