@@ -18,9 +18,9 @@ function done(summary, latency, requests)
   local errors = summary.errors
   io.write(string.format(
     "BENCH-RESULT {\"requests\": %d, \"duration_us\": %d, \"status_errors\": %d, " ..
-    "\"socket_errors\": %d, \"p50_ms\": %.3f, \"p99_ms\": %.3f}\n",
+    "\"socket_errors\": %d, \"p50_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f}\n",
     summary.requests, summary.duration, errors.status,
     errors.connect + errors.read + errors.write + errors.timeout,
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.max / 1000
   ))
 end

@@ -62,6 +62,8 @@ class Figures:
     rss_mb: list[float] = field(default_factory=list)
     failed: int = 0
     p99_ms: list[float] = field(default_factory=list)
+    # The slowest answer of each round: a burst of writes that queue badly shows here first.
+    max_ms: list[float] = field(default_factory=list)
     # The server's CPU time per answer, in µs: unlike req/s, other work on the machine
     # does not move it, so its ratios hold where a shared machine makes req/s wander.
     cpu_us: list[float] = field(default_factory=list)
@@ -163,6 +165,7 @@ def build_report(
             "rps": [round(value, 1) for value in figure.rps],
             "median_rps": round(figure.median, 1),
             "p99_ms": [round(value, 1) for value in figure.p99_ms],
+            "max_ms": [round(value, 1) for value in figure.max_ms],
             "cpu_us_per_request": [round(value, 1) for value in figure.cpu_us],
             "rss_mb": [round(value, 1) for value in figure.rss_mb],
             "failed_requests": figure.failed,
@@ -179,6 +182,10 @@ def build_report(
     }
 
 
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
 def _table(report: dict[str, Any]) -> str:
     lines = [
         f"| pair | req/s | over req/s | ratio | ratio by CPU | target ({report['database']}) |",
@@ -193,6 +200,13 @@ def _table(report: dict[str, Any]) -> str:
             f"{row['denominator']['rps']:,.0f} | {row['ratio']:.2f} | {by_cpu} | "
             f"{target}{verdict} |"
         )
+    # Tail latency, median of the rounds: POST /orders is a burst of --connections
+    # concurrent writes, whose slowest answers show how writers queue for the database.
+    lines += ["", "| load | p99 (ms) | max (ms) |", "|---|---:|---:|"]
+    lines += [
+        f"| {load['load']} | {_median(load['p99_ms']):,.1f} | {_median(load['max_ms']):,.1f} |"
+        for load in report["loads"]
+    ]
     lines += ["", "| server | peak RSS after load (MiB) |", "|---|---:|"]
     lines += [f"| {server} | {value:,.0f} |" for server, value in report["peak_rss_mb"].items()]
     return "\n".join(lines)
@@ -291,6 +305,7 @@ def _measure(
                     figure.cpu_us.append(used_s / max(result["requests"], 1) * 1e6)
                     figure.rps.append(result["rps"])
                     figure.p99_ms.append(result["p99_ms"])
+                    figure.max_ms.append(result["max_ms"])
                     figure.rss_mb.append(_rss_mb(server.process))
                     rss[load.server] = max(rss.get(load.server, 0.0), figure.rss_mb[-1])
                 print(

@@ -19,6 +19,6 @@ def parse_money(value: str) -> int:
         raise ValueError("must be an amount like 12.50")
     try:
         amount = Decimal(value)
-    except InvalidOperation as exc:  # pragma: no cover - the pattern already excludes this
+    except InvalidOperation as exc:  # pragma: no cover, no mutate - the pattern excludes it
         raise ValueError("must be an amount like 12.50") from exc
     return int(amount * 100)

@@ -67,18 +67,39 @@ def _token(settings: ShopSettings, **overrides: object) -> str:
     return issued.access_token
 
 
+INVALID_TOKEN = "The token is invalid or has expired."
+
+
 @pytest.mark.parametrize(
-    "authorization",
+    ("authorization", "a_token"),
     [
-        "Bearer not-a-jwt",
-        "Bearer ",
-        "Basic Y2xlcms6ZGVtbw==",
-        "token-without-scheme",
+        ("Bearer not-a-jwt", True),
+        ("Bearer ", False),
+        ("Basic Y2xlcms6ZGVtbw==", False),
+        ("token-without-scheme", False),
     ],
 )
-def test_malformed_authorization_is_401(stack: Stack, authorization: str) -> None:
+def test_malformed_authorization_is_401(stack: Stack, authorization: str, a_token: bool) -> None:
     answer = stack.get("/customers", headers={"Authorization": authorization})
+    body = assert_error(stack, answer, 401)
+    # Another scheme, or none, or an empty bearer: no token was sent, none is judged invalid.
+    message = body["error"]["message"] if stack.name == "legacy" else body["detail"]
+    assert (message == INVALID_TOKEN) == a_token, message
+
+
+def test_a_token_whose_scope_is_not_a_string_is_401(stack: Stack, settings: ShopSettings) -> None:
+    claims = {"sub": "clerk", "scope": ["read"], "iss": settings.token_issuer}
+    token = jwt.encode(
+        claims | {"iat": 1, "exp": 2**40}, settings.secret_key.get_secret_value(), algorithm="HS256"
+    )
+    answer = stack.get("/customers", headers={"Authorization": f"Bearer {token}"})
     assert_error(stack, answer, 401)
+
+
+def test_an_unknown_user_cannot_log_in_with_the_stand_in_password(stack: Stack) -> None:
+    # Unknown users are checked against a stand-in hash, so that they take as long as a
+    # wrong password; matching it must not let them in.
+    assert_error(stack, stack.login("nobody", "no such user"), 401)
 
 
 def test_forged_expired_and_foreign_tokens_are_401(stack: Stack, settings: ShopSettings) -> None:

@@ -145,8 +145,15 @@ def test_a_retired_route_answers_410_with_its_successor(
     product = client.create_product(unique)
     set_status(statuses, "products.read", state=RouteState.RETIRED)
     answer = client.get(f"/products/{product['id']}")
-    assert assert_error(client, answer, 410)["error"]["code"] == "gone"
-    assert answer.headers["Link"] == f'</v2/products/{product["id"]}>; rel="successor-version"'
+    error = assert_error(client, answer, 410)["error"]
+    successor = f"/v2/products/{product['id']}"
+    assert error == {
+        "code": "gone",
+        "message": f"This route is retired. Its successor is {successor}.",
+    }
+    assert answer.headers["Link"] == f'<{successor}>; rel="successor-version"'
+    # An answer like any other: the connection stays open.
+    assert answer.headers.get("Connection") != "close"
     # Another route is not touched.
     assert client.get("/products").status_code == 200
 
@@ -165,6 +172,25 @@ def test_an_announced_route_says_so_on_every_answer(
         assert answer.headers["Link"] == f'<{successor}>; rel="successor-version"'
     # The routes that are not announced say nothing.
     assert "Deprecation" not in client.get("/products").headers
+
+
+@pytest.mark.parametrize("announced", ["deprecation", "sunset"])
+def test_a_deprecation_or_a_sunset_alone_is_announced_alone(
+    client: Stack, statuses: MemoryStatuses, unique: str, announced: str
+) -> None:
+    product = client.create_product(unique)
+    dates = {"deprecation": DEPRECATION, "sunset": SUNSET}
+    set_status(statuses, "products.read", **{announced: dates[announced]})
+    answer = client.get(f"/products/{product['id']}")
+    expected = {
+        "deprecation": {"Deprecation": f"@{int(DEPRECATION.timestamp())}"},
+        "sunset": {"Sunset": "Wed, 01 Jul 2026 12:30:00 GMT"},
+    }[announced]
+    assert {name: answer.headers.get(name) for name in ("Deprecation", "Sunset")} == {
+        "Deprecation": None,
+        "Sunset": None,
+    } | expected
+    assert answer.headers["Link"] == f'</v2/products/{product["id"]}>; rel="successor-version"'
 
 
 def test_states_that_cannot_serve_the_route_are_refused(statuses: MemoryStatuses) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.background_server import BackgroundServer
+from shop_core.models import MAX_ID
 from tests.support import Stack, assert_error
 
 
@@ -53,6 +54,8 @@ def test_paging_metadata(legacy: Stack, v2: Stack) -> None:
     assert legacy_body["total"] == v2_body["total"]
     defaults = legacy.get("/products").json()
     assert (defaults["page"], defaults["per_page"]) == (1, 20)
+    # JSON integers, as legacy always wrote them: not 1.0.
+    assert all(type(defaults[key]) is int for key in ("page", "per_page", "total"))
     assert (v2.get("/products").json()["limit"], v2.get("/products").json()["offset"]) == (20, 0)
 
 
@@ -74,6 +77,23 @@ def test_out_of_range_paging_is_rejected(
 ) -> None:
     stack = Stack(name, gateway.url, tokens)
     assert_error(stack, stack.get("/products", params=params), stack.invalid_status)
+
+
+def test_the_last_page_legacy_takes_is_an_empty_window(legacy: Stack) -> None:
+    # Its first row is far past any offset v2 takes: the window starts there all the same.
+    answer = legacy.get("/products", params={"page": MAX_ID, "per_page": 100})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["products"], body["page"], body["per_page"]) == ([], MAX_ID, 100)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("page", ""), ("per_page", ""), ("page", str(MAX_ID + 1))]
+)
+def test_a_blank_or_too_large_page_is_rejected(legacy: Stack, name: str, value: str) -> None:
+    answer = legacy.get("/products", params={name: value})
+    body = assert_error(legacy, answer, legacy.invalid_status)
+    assert set(body["error"]["fields"]) == {name}
 
 
 # Integers that Python's int() reads, and that a URL does not hold: an underscore, a sign,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
 
+from shop_core.database import is_sqlite
 from shop_core.models import Order, OrderItem, Product
 from tests.support import Stack, assert_error
 
@@ -105,6 +108,54 @@ def test_invalid_orders_are_rejected_and_change_nothing(
     assert _order_count(db, customer["id"]) == 0
 
 
+def test_the_last_units_can_be_ordered(stack: Stack, unique: str, db: Engine) -> None:
+    product = stack.create_product(unique, stock=3)
+    customer = stack.create_customer(unique)
+    answer = stack.place_order(customer["id"], (product["id"], 3))
+    assert answer.status_code == 201, answer.text
+    assert _stock(db, product["id"]) == 0
+    assert_error(stack, stack.place_order(customer["id"], (product["id"], 1)), 409)
+
+
+def test_the_largest_order_is_accepted(stack: Stack, unique: str, db: Engine) -> None:
+    # As many items as an order may hold (API.md: 50), one in the largest quantity (1000).
+    products = [stack.create_product(f"{unique}{n}", stock=1000) for n in range(50)]
+    customer = stack.create_customer(unique)
+    items = [(product["id"], 1) for product in products[1:]]
+    answer = stack.place_order(customer["id"], (products[0]["id"], 1000), *items)
+    assert answer.status_code == 201, answer.text
+    assert len(answer.json()["items"]) == 50
+    assert _stock(db, products[0]["id"]) == 0
+
+
+def test_legacy_ignores_unknown_fields_in_an_order_and_its_items(
+    legacy: Stack, unique: str
+) -> None:
+    product = legacy.create_product(unique)
+    customer = legacy.create_customer(unique)
+    item = {"product_id": product["id"], "quantity": 1, "gift_wrap": True}
+    body = {"customer_id": customer["id"], "items": [item], "note": "leave at the door"}
+    answer = legacy.post("/orders", json=body, user="clerk")
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["items"] == [
+        {"product_id": product["id"], "quantity": 1, "unit_price": "10.00"}
+    ]
+
+
+def test_an_invalid_item_is_named_where_it_is(legacy: Stack, unique: str) -> None:
+    # Legacy names a nested field by its path: {"items": {"1": {"quantity": [...]}}}.
+    product = legacy.create_product(unique)
+    other = legacy.create_product(unique + "B")
+    customer = legacy.create_customer(unique)
+    answer = legacy.place_order(customer["id"], (product["id"], 1), (other["id"], 0))
+    fields = assert_error(legacy, answer, 400)["error"]["fields"]
+    assert list(fields) == ["items"]
+    assert list(fields["items"]) == ["1"]
+    assert list(fields["items"]["1"]) == ["quantity"]
+    messages = fields["items"]["1"]["quantity"]
+    assert messages and all(isinstance(message, str) for message in messages)
+
+
 def test_an_unknown_customer_is_a_validation_error(stack: Stack, unique: str) -> None:
     product = stack.create_product(unique)
     answer = stack.place_order(999999999, (product["id"], 1))
@@ -159,3 +210,52 @@ def test_order_rows_match_the_answer(stack: Stack, unique: str, db: Engine) -> N
     assert [(i.product_id, i.quantity, i.unit_price_cents) for i in items] == [
         (product["id"], 4, 125)
     ]
+
+
+@contextmanager
+def _customer_vanishes_on_order(db: Engine, customer_id: int) -> Iterator[None]:
+    """While open, an order row for `customer_id` deletes the customer just before it is
+    written, in the order's own transaction: a delete that lands between the order's checks
+    and its commit, made certain. The foreign key then refuses the order at commit."""
+    # DDL takes no bound parameters; the id is an int the test made.
+    name = f"vanish_customer_{int(customer_id)}"
+    delete = f"DELETE FROM customers WHERE id = {customer_id}"  # noqa: S608
+    if is_sqlite(db.url):
+        create = [
+            f"CREATE TRIGGER {name} BEFORE INSERT ON orders"
+            f" WHEN NEW.customer_id = {customer_id} BEGIN {delete}; END"
+        ]
+        drop = [f"DROP TRIGGER {name}"]
+    else:
+        create = [
+            f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS"
+            f" $$ BEGIN {delete}; RETURN NEW; END $$",
+            f"CREATE TRIGGER {name} BEFORE INSERT ON orders FOR EACH ROW"
+            f" WHEN (NEW.customer_id = {customer_id}) EXECUTE FUNCTION {name}()",
+        ]
+        drop = [f"DROP TRIGGER {name} ON orders", f"DROP FUNCTION {name}()"]
+    with db.begin() as conn:
+        for statement in create:
+            conn.exec_driver_sql(statement)
+    try:
+        yield
+    finally:
+        with db.begin() as conn:
+            for statement in drop:
+                conn.exec_driver_sql(statement)
+
+
+def test_a_customer_deleted_before_the_order_commits_is_409_and_changes_nothing(
+    stack: Stack, unique: str, db: Engine
+) -> None:
+    product = stack.create_product(unique, stock=5)
+    customer = stack.create_customer(unique)
+    with _customer_vanishes_on_order(db, customer["id"]):
+        answer = stack.place_order(customer["id"], (product["id"], 2))
+    # Not the stack's specific conflicts (stock, a taken email): the constraint's, general one.
+    body = assert_error(stack, answer, 409)
+    if stack.name == "legacy":
+        assert body["error"]["code"] == "conflict"
+    assert _stock(db, product["id"]) == 5
+    assert _order_count(db, customer["id"]) == 0
+    assert stack.get(f"/customers/{customer['id']}", user="clerk").status_code == 200

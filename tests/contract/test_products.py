@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -60,7 +61,10 @@ def test_duplicate_sku_is_409_and_changes_nothing(stack: Stack, unique: str, db:
         json={"sku": f"T-{unique}", "name": "second", "price": "2.00", "stock": 1},
         user="admin",
     )
-    assert_error(stack, answer, 409)
+    body = assert_error(stack, answer, 409)
+    # The sku's own conflict, naming it; not the general answer to a refused change.
+    message = body["error"]["message"] if stack.name == "legacy" else body["detail"]
+    assert f"T-{unique}" in message
     with db.connect() as conn:
         names = conn.scalars(select(Product.name).where(Product.sku == f"T-{unique}")).all()
     assert names == ["first"]
@@ -91,6 +95,30 @@ def test_invalid_products_are_rejected_and_nothing_is_written(
         assert conn.scalar(select(Product.id).where(Product.sku == body["sku"])) is None
 
 
+def test_a_body_that_is_not_json_is_rejected(stack: Stack) -> None:
+    answer = stack.post(
+        "/products",
+        data=b'{"sku": "NOT-JSON", "name":',
+        headers={"Content-Type": "application/json"},
+        user="admin",
+    )
+    assert_error(stack, answer, stack.invalid_status)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"[1, 2]", b'{"sku": "SURROGATE", "name": "\\ud800", "price": "1.00", "stock": 1}'],
+    ids=["an-array", "a-lone-surrogate"],
+)
+def test_legacy_refuses_a_body_that_is_no_json_object_of_text(legacy: Stack, raw: bytes) -> None:
+    # An array, or text that is no Unicode (a lone surrogate escape): no field to name.
+    headers = {"Content-Type": "application/json"}
+    answer = legacy.post("/products", data=raw, headers=headers, user="admin")
+    error = assert_error(legacy, answer, 400)["error"]
+    assert error["code"] == "bad_request"
+    assert "fields" not in error
+
+
 def test_missing_fields_are_rejected(stack: Stack) -> None:
     answer = stack.post("/products", json={"name": "no sku"}, user="admin")
     body = assert_error(stack, answer, stack.invalid_status)
@@ -109,6 +137,38 @@ def test_legacy_accepts_a_number_for_money_v2_does_not(
     assert answer.json()["price"] == "12.50"
     strict = v2.post("/products", json=body | {"sku": f"M2-{unique}"}, user="admin")
     assert_error(v2, strict, 422)
+
+
+# JSON numbers that no binary float holds exactly: value * 100 falls short of the cents
+# (19.99 * 100 == 1998.9999999999998), so only the number's shortest text reads them right.
+@pytest.mark.parametrize(
+    ("number", "price"),
+    [(19.99, "19.99"), (0.29, "0.29"), (1.15, "1.15"), (4.35, "4.35"), (9.95, "9.95"), (7, "7.00")],
+)
+def test_legacy_reads_a_money_number_as_written(
+    legacy: Stack, unique: str, db: Engine, number: float, price: str
+) -> None:
+    body = {"sku": f"F-{unique}", "name": "lenient", "price": number, "stock": 1}
+    answer = legacy.post("/products", json=body, user="admin")
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["price"] == price
+    with db.connect() as conn:
+        cents = conn.scalar(select(Product.price_cents).where(Product.sku == f"F-{unique}"))
+    assert cents == round(float(price) * 100)
+
+
+def test_legacy_leniency_holds_with_a_charset_in_the_content_type(
+    legacy: Stack, unique: str
+) -> None:
+    body = {"sku": f"C-{unique}", "name": "charset", "price": 12.5, "stock": 1, "colour": "red"}
+    answer = legacy.post(
+        "/products",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json; charset=utf-8"},
+        user="admin",
+    )
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["price"] == "12.50"
 
 
 def test_v2_rejects_unknown_fields(v2: Stack, unique: str) -> None:
@@ -159,6 +219,17 @@ def test_delete_is_204_then_404(stack: Stack, unique: str, db: Engine) -> None:
     assert_error(stack, stack.delete(f"/products/{product['id']}", user="admin"), 404)
     with db.connect() as conn:
         assert conn.scalar(select(Product.id).where(Product.id == product["id"])) is None
+
+
+def test_answers_without_a_body_say_no_length(stack: Stack, unique: str) -> None:
+    # RFC 9110: no Content-Length on a 204; on a 304 it could only be the unsent body's.
+    product = stack.create_product(unique)
+    tag = stack.get(f"/products/{product['id']}").headers["ETag"]
+    unchanged = stack.get(f"/products/{product['id']}", headers={"If-None-Match": tag})
+    deleted = stack.delete(f"/products/{product['id']}", user="admin")
+    assert (unchanged.status_code, deleted.status_code) == (304, 204)
+    assert "Content-Length" not in unchanged.headers
+    assert "Content-Length" not in deleted.headers
 
 
 def test_a_product_in_an_order_cannot_be_deleted(stack: Stack, unique: str) -> None:

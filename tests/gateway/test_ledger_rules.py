@@ -16,6 +16,8 @@ ID = {"id": int_converter(1, 2**31 - 1)}
     [
         ("/products/<id:product_id>", "/products/5", {"product_id": 5}),
         ("/products/<id:product_id>", "/products/0", None),  # below the converter's minimum
+        ("/products/<id:product_id>", "/products/1", {"product_id": 1}),  # its bounds
+        ("/products/<id:product_id>", "/products/2147483647", {"product_id": 2**31 - 1}),
         ("/products/<id:product_id>", "/products/2147483648", None),
         ("/products/<id:product_id>", "/products/\u0663", None),  # an Arabic-Indic 3
         ("/products/<id:product_id>", "/products/5/", None),

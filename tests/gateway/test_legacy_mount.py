@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -303,11 +304,156 @@ def test_an_app_failing_before_its_first_bytes_leaves_the_answer_unstarted() -> 
 
     mount = LegacyMount(app, workers=2)
     messages: list[dict[str, Any]] = []
+    left: set[asyncio.Task[Any]] = set()
+
+    async def scenario() -> None:
+        try:
+            async with asyncio.timeout(10):
+                await _answer(mount, messages.append)
+        finally:
+            await asyncio.sleep(0)  # a task cancelled now has ended by the next turn
+            left.update(asyncio.all_tasks() - {asyncio.current_task()})
+
     try:
         with pytest.raises(RuntimeError, match="could not be made"):
-            asyncio.run(asyncio.wait_for(_answer(mount, messages.append), timeout=10))
+            asyncio.run(scenario())
     finally:
         mount.shutdown()
     # Nothing was sent, so the server's error handling can still answer a clean 500.
     assert messages == []
     assert (mount.busy, mount.waiting) == (0, 0)
+    # Nor is the request's sender left waiting for messages that will never come.
+    assert left == set()
+
+
+def test_an_error_head_that_replaces_the_first_raises_the_apps_own_error() -> None:
+    # PEP 3333: an app that fails after start_response calls it again with exc_info; the
+    # head not sent yet is replaced, and the server gets the app's exception to handle.
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        try:
+            raise LookupError("the row went away")
+        except LookupError:
+            start_response("500 Internal Server Error", [], sys.exc_info())
+        return []
+
+    mount = LegacyMount(app, workers=2)
+    try:
+        with pytest.raises(LookupError, match="the row went away"):
+            asyncio.run(asyncio.wait_for(_answer(mount, lambda _: None), timeout=10))
+    finally:
+        mount.shutdown()
+    assert (mount.busy, mount.waiting) == (0, 0)
+
+
+def test_a_body_message_without_more_body_is_the_last() -> None:
+    # `more_body` may be left out (ASGI: it defaults to False); after the last message a
+    # server's receive waits for the client to go, so reading on would hang the request.
+    gone = asyncio.Event()
+    messages: list[dict[str, Any]] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        body = environ["wsgi.input"].read()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [str(len(body)).encode()]
+
+    async def scenario(mount: LegacyMount) -> None:
+        sent = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": b"12345"}
+            await gone.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            messages.append(message)
+
+        await mount(_scope("POST"), receive, send)
+
+    mount = LegacyMount(app, workers=2)
+    try:
+        asyncio.run(asyncio.wait_for(scenario(mount), timeout=10))
+    finally:
+        gone.set()
+        mount.shutdown()
+    assert b"".join(message.get("body", b"") for message in messages) == b"5"
+
+
+def test_a_request_the_pool_cannot_take_gives_its_slot_back() -> None:
+    # After the pool is shut down (the gateway stopping) a late request fails to be
+    # scheduled; its slot must not stay taken, or the mount counts a thread busy for good.
+    mount = LegacyMount(_gated_app(threading.Event()), workers=1, queue_timeout_s=0.2)
+    mount.shutdown()
+    for _ in range(2):
+        with pytest.raises(RuntimeError, match="shutdown"):
+            asyncio.run(asyncio.wait_for(_status(mount, "/quick"), timeout=10))
+    assert (mount.busy, mount.waiting) == (0, 0)
+
+
+def test_a_websocket_to_the_mount_is_closed_normally() -> None:
+    messages: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        messages.append(message)
+
+    mount = LegacyMount(_gated_app(threading.Event()), workers=1)
+    try:
+        asyncio.run(mount(_scope() | {"type": "websocket"}, receive, send))
+    finally:
+        mount.shutdown()
+    assert messages == [{"type": "websocket.close", "code": 1000}]
+
+
+def test_an_error_after_the_head_was_sent_sends_no_second_head() -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        yield b"part"
+        try:
+            raise LookupError("the rest went away")
+        except LookupError:
+            # Too late to replace the head: the server gets the error instead.
+            start_response("500 Internal Server Error", [], sys.exc_info())
+
+    mount = LegacyMount(app, workers=2)
+    messages: list[dict[str, Any]] = []
+    try:
+        with pytest.raises(LookupError, match="the rest went away"):
+            asyncio.run(asyncio.wait_for(_answer(mount, messages.append), timeout=10))
+    finally:
+        mount.shutdown()
+    starts = [message for message in messages if message["type"] == "http.response.start"]
+    assert [start["status"] for start in starts] == [200]
+
+
+def test_a_stream_longer_than_the_send_queue_reaches_a_slow_client_whole() -> None:
+    chunks = [f"{n:04d}".encode() for n in range(20 * LegacyMount.send_queue_size)]
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return chunks
+
+    async def scenario(mount: LegacyMount) -> bytes:
+        received = bytearray()
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            # A client slower than the app: the queue fills, and the thread must wait.
+            await asyncio.sleep(0.001)
+            received.extend(message.get("body", b""))
+
+        await mount(_scope(), receive, send)
+        return bytes(received)
+
+    mount = LegacyMount(app, workers=2)
+    try:
+        assert asyncio.run(asyncio.wait_for(scenario(mount), timeout=10)) == b"".join(chunks)
+    finally:
+        mount.shutdown()

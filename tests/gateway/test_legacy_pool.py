@@ -6,6 +6,7 @@ test says so (`GatedCarrier`): a blocking call, as legacy Flask apps make them.
 
 from __future__ import annotations
 
+import gc
 import socket
 import struct
 import threading
@@ -15,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, cast
 
+import pytest
 import requests
 from fastapi import FastAPI
 from flask import Flask
@@ -22,15 +24,17 @@ from sqlalchemy import Engine, text
 from sqlalchemy.pool import QueuePool
 from starlette.routing import Mount
 
+from gateway.app import create_gateway
 from gateway.background_server import BackgroundServer
 from gateway.ledger.dispatch import LedgerDispatch
 from gateway.legacy_mount import LegacyMount
+from gateway.pair import AppPair
 from legacy_flask.db import get_engine
 from shop.app import create_app
 from shop_core.database import is_sqlite
 from tests.carriers import GatedCarrier
 from tests.conftest import make_settings
-from tests.support import Stack
+from tests.support import Stack, wait_for
 
 QUEUE_TIMEOUT_S = 0.5
 MARGIN_S = 0.5
@@ -118,6 +122,8 @@ def test_a_saturated_pool_answers_503_in_time_while_v2_and_health_answer(
         }
         assert busy.headers["Content-Type"] == "application/json"
         assert int(busy.headers["Retry-After"]) >= 1
+        # Busy is no reason to drop the client's connection: it may try again on it.
+        assert busy.headers.get("Connection") != "close"
         assert QUEUE_TIMEOUT_S <= elapsed < QUEUE_TIMEOUT_S + MARGIN_S, elapsed
 
         # The other stack and the health check do not wait for the legacy pool.
@@ -230,3 +236,62 @@ def test_abandoned_legacy_requests_leave_no_stuck_thread_and_no_leaked_connectio
             )
         assert [answer.status_code for answer in answers] == [200] * served.mount.workers
         assert connections.checkedout() == 0
+
+
+# The test above cannot tell whether the mount lets go of an abandoned request: on a real
+# server no client makes a pool thread wait for the ASGI side. Bodies are read whole before
+# the mount (gateway/body_limit.py), so a thread never waits for one; the shop's answers
+# are one chunk, which crosses without waiting; and when a client goes away, uvicorn's
+# `send` returns at once, so the queue drains and the thread ends by itself. A request is
+# cancelled, with its thread still waiting, only at shutdown: uvicorn cancels what still
+# runs once its graceful timeout is over. That is this test's case.
+
+# An answer far larger than every buffer between the pool thread and a client that reads
+# nothing: the socket's, uvicorn's, the mount's send queue.
+CHUNK = b"x" * 65_536
+CHUNKS = 100_000
+
+
+class _EndlessAnswer:
+    """A WSGI app whose answer streams for as long as somebody takes it."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.closed = threading.Event()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return self._chunks()
+
+    def _chunks(self) -> Iterator[bytes]:
+        try:
+            for _ in range(CHUNKS):
+                self.sent += 1
+                yield CHUNK
+        finally:
+            self.closed.set()
+
+
+# uvicorn leaves open the connection of a request it cancelled at shutdown (the process is
+# about to end): its transport is reclaimed with a ResourceWarning, in the server's thread.
+@pytest.mark.filterwarnings("ignore:unclosed resource <TCPTransport:ResourceWarning")
+def test_a_thread_streaming_to_a_client_that_stopped_reading_is_freed_at_shutdown() -> None:
+    """The client stays connected and reads nothing: the pool thread fills the send queue
+    and waits for room. Stopping the server cancels the request; the mount must then free
+    the thread, or it waits for good, and so does the gateway's shutdown, which waits for
+    the pool's threads (`LegacyMount.shutdown`)."""
+    answer = _EndlessAnswer()
+    settings = make_settings("sqlite://")
+    gateway = create_gateway(settings, AppPair(legacy=answer))
+    server = BackgroundServer(gateway, settings=settings, timeout_graceful_shutdown=0.2)
+    server.start()
+    client = socket.create_connection((server.host, server.port), timeout=5)
+    try:
+        client.sendall(b"GET /legacy/stream HTTP/1.1\r\nHost: gateway\r\n\r\n")
+        wait_for(lambda: answer.sent > 4 * LegacyMount.send_queue_size, "the answer streaming")
+    finally:
+        # Stopped while the client is still connected: its request is cancelled, not ended.
+        server.stop(timeout_s=10)
+        client.close()
+        gc.collect()  # the transport's warning comes now, while it is ignored
+    assert wait_for(answer.closed.is_set, "the pool thread let go of the answer")

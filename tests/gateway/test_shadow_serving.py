@@ -160,6 +160,22 @@ def test_a_share_of_zero_shadows_nothing_and_a_share_is_a_percentage(gateway: st
     assert _shadow(gateway, "notes.read")["share"] == 0
 
 
+def test_only_a_route_in_shadow_is_shadowed(gateway: str) -> None:
+    note = requests.post(f"{gateway}/legacy/notes", json={"text": "x"}, timeout=10).json()
+    path = f"{gateway}/legacy/notes/{note['id']}"
+    _set(gateway, "notes.read", state="legacy", share=100)
+    assert requests.get(path, headers={"X-Request-ID": "in-legacy"}, timeout=10).ok
+    _set(gateway, "notes.read", state="shadow", reason="compare")
+    assert requests.get(path, headers={"X-Request-ID": "in-shadow"}, timeout=10).ok
+    found = wait_for(
+        lambda: (
+            shadow if (shadow := _shadow(gateway, "notes.read"))["counts"]["compared"] else None
+        ),
+        "the comparison",
+    )
+    assert [mismatch["request_id"] for mismatch in found["mismatches"]] == ["in-shadow"]
+
+
 def test_work_over_the_concurrency_or_time_budget_is_dropped(gateway: str) -> None:
     RELEASE.clear()
     _set(gateway, "notes.list", state="shadow")

@@ -73,8 +73,12 @@ def test_the_bench_writes_ratios_of_real_figures(
     servers = {plan.GATEWAY, plan.ON_V2, plan.V2_ALONE, plan.GUNICORN_SYNC}
     assert set(report["peak_rss_mb"]) == servers
     assert all(20 < rss < 2000 for rss in report["peak_rss_mb"].values())
-    # The table is printed too.
+    # The table is printed too, and each load's tail latency.
     assert "| gateway tax, v2: via gateway / alone |" in result.stdout
+    assert "| load | p99 (ms) | max (ms) |" in result.stdout
+    for load in report["loads"]:
+        assert len(load["max_ms"]) == len(load["p99_ms"]) == 1, load
+        assert load["max_ms"][0] >= load["p99_ms"][0] > 0, load
     # The on-v2 server's legacy door was answered by v2 (the health checks by legacy).
     assert re.search(rf"{plan.ON_V2}: its legacy door answered .*[1-9][\d,]* by v2", result.stdout)
 
