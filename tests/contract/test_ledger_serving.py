@@ -144,8 +144,13 @@ def test_a_retired_route_answers_410_with_its_successor(
 ) -> None:
     product = client.create_product(unique)
     set_status(statuses, "products.read", state=RouteState.RETIRED)
+    base = client.url.removesuffix("/legacy")
+    counted = served_by(base, "/products/{product_id}", "410")
     answer = client.get(f"/products/{product['id']}")
     error = assert_error(client, answer, 410)["error"]
+    # Neither app answered: the gateway did, and its metrics say so.
+    now = served_by(base, "/products/{product_id}", "410")
+    assert now == {**counted, "gateway": counted.get("gateway", 0) + 1}
     successor = f"/v2/products/{product['id']}"
     assert error == {
         "code": "gone",
