@@ -13,9 +13,19 @@ Only the differences that remain count; with none left, the answers matched.
 
 Only safe methods (GET, HEAD) are shadowed: a write run twice changes the data twice. Of
 those, the route's `share` (percent) is sampled. The work is bounded: at most
-`max_concurrency` shadow calls run at once and each gets `timeout_s`; a request over
-either bound is dropped and counted, never queued. Whatever the shadow call does (raise,
-hang, answer garbage) reaches the results, never the client.
+`max_concurrency` shadow calls are pending or running at once, and each must be done
+within `timeout_s` of the primary answer; a request over either bound is dropped and
+counted, never queued beyond them. Whatever the shadow call does (raise, hang, answer
+garbage) reaches the results, never the client.
+
+Shadow work yields to the clients. It runs on the clients' core, in their event loop, and
+its CPU (v2's answer, the comparison) is as much as the primary's own answer: started at
+once, it made the clients arriving meanwhile wait for it. So a shadow call starts only when
+no client request is in flight in the process (`ClientsInFlight`, a middleware around
+the gateway, counts them), and one at a time: the next waits until the gateway is idle again
+after the last one started. A call that gets no such moment within its budget is dropped.
+Under a load that leaves the process no idle moment, shadowing drops everything, and says
+so in its counts.
 
 Results are per route and per process (as the other request metrics are): counts of
 matched, mismatched, errored and dropped, the last mismatches (redacted), and the counter
@@ -163,6 +173,31 @@ class Shadow:
         self._sample = sample
         # Held so that a running task is not collected, and awaited at shutdown.
         self._tasks: set[asyncio.Task[None]] = set()
+        # Client requests in flight (`ClientsInFlight`), and the calls' turn to start.
+        self._clients = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._turn = asyncio.Lock()
+
+    def client_arrived(self) -> None:
+        self._clients += 1
+        self._idle.clear()
+
+    def client_left(self) -> None:
+        self._clients -= 1
+        if not self._clients:
+            self._idle.set()
+
+    async def _start_when_idle(self) -> None:
+        """Returns once no client request is in flight and no other call is starting."""
+        async with self._turn:
+            await self._idle.wait()
+            # Let the calls started before this one, and the clients arriving meanwhile,
+            # have the loop first; start only if the gateway is still idle after that.
+            await asyncio.sleep(0)
+            while not self._idle.is_set():
+                await self._idle.wait()
+                await asyncio.sleep(0)
 
     def wanted(self, method: str, share: int) -> bool:
         """Whether this request is shadowed: a safe method, in the route's sample."""
@@ -227,6 +262,7 @@ class Shadow:
         rules = route.shadow or DEFAULT_RULES
         try:
             async with asyncio.timeout(self.timeout_s):
+                await self._start_when_idle()
                 shadow = await _call(route, params, scope, v2)
                 differences = list(compare(primary, shadow, rules).differences)
                 if differences:
@@ -259,6 +295,24 @@ class Shadow:
         self.results.record(route_id, result, mismatch)
         if self.observer is not None:
             self.observer(route_id, result)
+
+
+class ClientsInFlight:
+    """Pure ASGI, around the gateway: tells `shadow` when HTTP requests come and go."""
+
+    def __init__(self, app: ASGIApp, *, shadow: Shadow) -> None:
+        self.app = app
+        self.shadow = shadow
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        self.shadow.client_arrived()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.shadow.client_left()
 
 
 async def _call(route: LedgerRoute, params: Mapping[str, Any], scope: Scope, v2: ASGIApp) -> Answer:
