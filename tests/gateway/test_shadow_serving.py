@@ -1,6 +1,7 @@
 """Shadowing on the notes pair with adapters made to differ or to hang: a different answer
 is reported with its JSON pointer (redacted), in the admin API and the metric; work over
-the concurrency or time budget is dropped and counted, never queued."""
+the concurrency or time budget is dropped and counted, never queued; and a shadow call
+waits for a moment with no client request in flight."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import json
 import threading
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -173,6 +175,33 @@ def test_work_over_the_concurrency_or_time_budget_is_dropped(gateway: str) -> No
     wait_for(lambda: _shadow(gateway, "notes.list")["counts"]["dropped"] == 2, "a drop for time")
     assert _metric(gateway, "notes.list", "dropped") == 2
     RELEASE.set()
+
+
+def _legacy_threads_busy(base: str) -> int:
+    busy: int = requests.get(f"{base}/health", timeout=10).json()["stacks"]["legacy"]["pool"][
+        "busy"
+    ]
+    return busy
+
+
+def test_a_shadow_call_waits_until_no_client_request_is_in_flight(gateway: str) -> None:
+    note = requests.post(f"{gateway}/legacy/notes", json={"text": "x"}, timeout=10).json()
+    _set(gateway, "notes.read", state="shadow")
+    with ThreadPoolExecutor(1) as pool:
+        # Another client's request, in flight for four times the shadow budget (0.5 s).
+        slow = pool.submit(
+            requests.get, f"{gateway}/legacy/slow", params={"seconds": 2}, timeout=10
+        )
+        wait_for(lambda: _legacy_threads_busy(gateway) >= 1, "the slow request in flight")
+        assert requests.get(f"{gateway}/legacy/notes/{note['id']}", timeout=10).status_code == 200
+        # No idle moment came within the budget: the shadow call never started.
+        wait_for(lambda: _shadow(gateway, "notes.read")["counts"]["dropped"] == 1, "the drop")
+        assert _shadow(gateway, "notes.read")["counts"]["compared"] == 0
+        assert slow.result().status_code == 200
+    # With no other client in flight, the next one is shadowed (`different`: a mismatch).
+    assert requests.get(f"{gateway}/legacy/notes/{note['id']}", timeout=10).status_code == 200
+    wait_for(lambda: _shadow(gateway, "notes.read")["counts"]["mismatched"] == 1, "the compare")
+    assert _shadow(gateway, "notes.read")["counts"]["dropped"] == 1
 
 
 def test_a_budget_of_zero_drops_every_call() -> None:
