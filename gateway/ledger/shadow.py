@@ -9,7 +9,10 @@ same request and compares the two answers under the route's noise rules.
 A mismatch is checked once more, as Diffy does: the primary is asked the same request
 again, and whatever differs between its own two answers is noise for this request (a stock
 count that an order changed between the primary's answer and the shadow's, a timestamp).
-Only the differences that remain count; with none left, the answers matched.
+The shadow is asked again right after it, and a difference the two fresh answers no
+longer show is noise too: a stock count taken by an order and given back by a cancel
+between the first answers reads the same in the primary's two answers, but not in the
+shadow's. Only the differences that remain count; with none left, the answers matched.
 
 Only safe methods (GET, HEAD) are shadowed: a write run twice changes the data twice. Of
 those, the route's `share` (percent) is sampled. The work is bounded: at most
@@ -266,9 +269,17 @@ class Shadow:
                 shadow = await _call(route, params, scope, v2)
                 differences = list(compare(primary, shadow, rules).differences)
                 if differences:
+                    # Both asked again, back to back: what the primary changed meanwhile is
+                    # noise, and so is what the two no longer differ on when asked at once.
                     again = await _collect(primary_app, scope)
+                    shadow_again = await _call(route, params, scope, v2)
                     noise = {d.pointer for d in compare(primary, again, rules).differences}
-                    differences = [d for d in differences if not _within(d.pointer, noise)]
+                    lasting = {d.pointer for d in compare(again, shadow_again, rules).differences}
+                    differences = [
+                        d
+                        for d in differences
+                        if not _within(d.pointer, noise) and _within(d.pointer, lasting)
+                    ]
         except TimeoutError:
             self._record(route.id, "dropped")
             return
