@@ -92,6 +92,7 @@ def create_gateway(
             max_concurrency=settings.shadow_max_concurrency,
             timeout_s=settings.shadow_timeout_s,
             keep_mismatches=settings.shadow_keep_mismatches,
+            wait_for_idle_s=settings.shadow_wait_for_idle_s,
         )
     )
     canary = None if pair.ledger is None else Canary(canary_policy(settings))

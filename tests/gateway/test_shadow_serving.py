@@ -80,6 +80,8 @@ def gateway(tmp_path: Path) -> Iterator[str]:
             admin_token=TOKEN,
             shadow_max_concurrency=1,
             shadow_timeout_s=0.5,
+            # Shadow calls wait for an idle moment for as long as their budget lasts.
+            shadow_wait_for_idle_s=10,
         )
         pair = replace(notes_pair(url), ledger=_ledger())
         with BackgroundServer(create_gateway(settings, pair), settings=settings) as server:
@@ -284,3 +286,31 @@ def test_a_field_changed_and_changed_back_meanwhile_is_noise() -> None:
         )
     )
     assert counts == Counts(matched=1)
+
+
+def test_a_call_waits_for_an_idle_moment_only_so_long() -> None:
+    async def shadowed(wait_for_idle_s: float) -> Counts:
+        shadow = Shadow(
+            max_concurrency=1, timeout_s=0.5, keep_mismatches=1, wait_for_idle_s=wait_for_idle_s
+        )
+        body = {"stock": 5, "name": "lamp"}
+        route = LedgerRoute("r", "GET", "/r", "GET", "/r", adapter=_adapter_of(_json_app([body])))
+        captured = Captured(
+            status=200,
+            headers=[(b"content-type", b"application/json")],
+            chunks=[json.dumps(body).encode()],
+            complete=True,
+        )
+        # A client request in flight for as long as the call has.
+        shadow.client_arrived()
+        primary = _json_app([])
+        shadow.submit(
+            route, {}, {"method": "GET", "path": "/r"}, captured, v2=primary, primary=primary
+        )
+        await shadow.join()
+        return shadow.results.counts("r")
+
+    # Not idle by the end of its wait: it starts anyway, and is compared.
+    assert asyncio.run(shadowed(0.01)) == Counts(matched=1)
+    # Waiting for idleness for longer than its budget: dropped.
+    assert asyncio.run(shadowed(10)) == Counts(dropped=1)
