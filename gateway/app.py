@@ -34,7 +34,7 @@ from gateway.ledger.control import ControlPlane, control_plane
 from gateway.ledger.dispatch import LedgerDispatch
 from gateway.ledger.memory import MemoryStatuses
 from gateway.ledger.model import Ledger, RouteStatuses
-from gateway.ledger.shadow import Shadow
+from gateway.ledger.shadow import ClientsInFlight, Shadow
 from gateway.legacy_mount import LegacyMount
 from gateway.observability import METRICS_PATH, install_observability
 from gateway.observability.recent import RecentRequests
@@ -92,6 +92,7 @@ def create_gateway(
             max_concurrency=settings.shadow_max_concurrency,
             timeout_s=settings.shadow_timeout_s,
             keep_mismatches=settings.shadow_keep_mismatches,
+            wait_for_idle_s=settings.shadow_wait_for_idle_s,
         )
     )
     canary = None if pair.ledger is None else Canary(canary_policy(settings))
@@ -201,6 +202,9 @@ def create_gateway(
         timeout_s=settings.body_timeout_s,
         errors=errors,
     )
+    if shadow is not None:
+        # Shadow calls start only while no client request is in flight (shadow.py).
+        app.add_middleware(ClientsInFlight, shadow=shadow)
     if settings.cors_origins:
         # Outside the body limit, so that a browser can read the 413 too. No credentials:
         # tokens travel in the Authorization header, never in cookies.

@@ -72,12 +72,15 @@ class GatewaySettings(BaseSettings):
     control_database_url: str | None = None
     control_poll_interval_s: float = Field(default=0.5, gt=0, le=1.5)
     admin_token: SecretStr | None = Field(default=None, min_length=1)
-    # Routes in `shadow` (gateway/ledger/shadow.py): how many shadow calls may run at once
-    # in a process and how long each may take (0: none is made); requests over either are
-    # dropped and counted. How many mismatches each route keeps for the admin API.
+    # Routes in `shadow` (gateway/ledger/shadow.py): how many shadow calls may be pending or
+    # running at once in a process, and how long after the primary answer each must be done
+    # (0: none is made); requests over either are dropped and counted. How many mismatches
+    # each route keeps for the admin API. How long a shadow call waits for a moment with no
+    # client request in flight before it starts anyway (0: it starts at once).
     shadow_max_concurrency: int = Field(default=8, ge=1, le=1024)
     shadow_timeout_s: float = Field(default=2.0, ge=0, le=60)
     shadow_keep_mismatches: int = Field(default=50, ge=0, le=10_000)
+    shadow_wait_for_idle_s: float = Field(default=0.0, ge=0, le=60)
     # Routes in `canary` (gateway/ledger/canary.py): what keeps a client on its side (the
     # token's `sub`, else its address; or always its address), the window each process
     # judges over, the requests each side needs in it before a verdict, and how much worse

@@ -1,6 +1,7 @@
 """Shadowing on the notes pair with adapters made to differ or to hang: a different answer
 is reported with its JSON pointer (redacted), in the admin API and the metric; work over
-the concurrency or time budget is dropped and counted, never queued."""
+the concurrency or time budget is dropped and counted, never queued; and a shadow call
+waits for a moment with no client request in flight."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import json
 import threading
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -78,6 +80,8 @@ def gateway(tmp_path: Path) -> Iterator[str]:
             admin_token=TOKEN,
             shadow_max_concurrency=1,
             shadow_timeout_s=0.5,
+            # Shadow calls wait for an idle moment for as long as their budget lasts.
+            shadow_wait_for_idle_s=10,
         )
         pair = replace(notes_pair(url), ledger=_ledger())
         with BackgroundServer(create_gateway(settings, pair), settings=settings) as server:
@@ -191,6 +195,33 @@ def test_work_over_the_concurrency_or_time_budget_is_dropped(gateway: str) -> No
     RELEASE.set()
 
 
+def _legacy_threads_busy(base: str) -> int:
+    busy: int = requests.get(f"{base}/health", timeout=10).json()["stacks"]["legacy"]["pool"][
+        "busy"
+    ]
+    return busy
+
+
+def test_a_shadow_call_waits_until_no_client_request_is_in_flight(gateway: str) -> None:
+    note = requests.post(f"{gateway}/legacy/notes", json={"text": "x"}, timeout=10).json()
+    _set(gateway, "notes.read", state="shadow")
+    with ThreadPoolExecutor(1) as pool:
+        # Another client's request, in flight for four times the shadow budget (0.5 s).
+        slow = pool.submit(
+            requests.get, f"{gateway}/legacy/slow", params={"seconds": 2}, timeout=10
+        )
+        wait_for(lambda: _legacy_threads_busy(gateway) >= 1, "the slow request in flight")
+        assert requests.get(f"{gateway}/legacy/notes/{note['id']}", timeout=10).status_code == 200
+        # No idle moment came within the budget: the shadow call never started.
+        wait_for(lambda: _shadow(gateway, "notes.read")["counts"]["dropped"] == 1, "the drop")
+        assert _shadow(gateway, "notes.read")["counts"]["compared"] == 0
+        assert slow.result().status_code == 200
+    # With no other client in flight, the next one is shadowed (`different`: a mismatch).
+    assert requests.get(f"{gateway}/legacy/notes/{note['id']}", timeout=10).status_code == 200
+    wait_for(lambda: _shadow(gateway, "notes.read")["counts"]["mismatched"] == 1, "the compare")
+    assert _shadow(gateway, "notes.read")["counts"]["dropped"] == 1
+
+
 def test_a_budget_of_zero_drops_every_call() -> None:
     shadow = Shadow(max_concurrency=4, timeout_s=0, keep_mismatches=1)
     route = LedgerRoute("r", "GET", "/r", "GET", "/r", adapter=different)
@@ -222,13 +253,16 @@ def _adapter_of(app: ASGIApp) -> Any:
     return adapter
 
 
-async def _shadowed(primary_again: dict[str, Any], shadow_body: dict[str, Any]) -> Counts:
-    """The primary answered {stock: 5, name: "lamp"}; the shadow and the primary's second
-    answer are given."""
+async def _shadowed(
+    primary_again: dict[str, Any],
+    shadow_body: dict[str, Any],
+    shadow_again: dict[str, Any] | None = None,
+) -> Counts:
+    """The primary answered {stock: 5, name: "lamp"}; the shadow, the primary's second
+    answer and the shadow's second answer (by default its first) are given."""
     shadow = Shadow(max_concurrency=1, timeout_s=5, keep_mismatches=5)
-    route = LedgerRoute(
-        "r", "GET", "/r", "GET", "/r", adapter=_adapter_of(_json_app([shadow_body]))
-    )
+    bodies = [shadow_body, shadow_body if shadow_again is None else shadow_again]
+    route = LedgerRoute("r", "GET", "/r", "GET", "/r", adapter=_adapter_of(_json_app(bodies)))
     first = json.dumps({"stock": 5, "name": "lamp"}).encode()
     captured = Captured(
         status=200,
@@ -254,3 +288,45 @@ def test_a_difference_the_primary_does_not_make_is_a_mismatch() -> None:
     # beside a field (stock) that changed meanwhile.
     counts = asyncio.run(_shadowed({"stock": 4, "name": "lamp"}, {"stock": 4, "name": "desk"}))
     assert counts == Counts(mismatched=1)
+
+
+def test_a_field_changed_and_changed_back_meanwhile_is_noise() -> None:
+    # Stock 5 in the primary's answer; a cancel gave one back before the shadow read 6, and
+    # an order took it again before the primary was asked again (5). The primary's own two
+    # answers agree, but the two sides asked again at once agree as well: noise.
+    counts = asyncio.run(
+        _shadowed(
+            {"stock": 5, "name": "lamp"},
+            {"stock": 6, "name": "lamp"},
+            shadow_again={"stock": 5, "name": "lamp"},
+        )
+    )
+    assert counts == Counts(matched=1)
+
+
+def test_a_call_waits_for_an_idle_moment_only_so_long() -> None:
+    async def shadowed(wait_for_idle_s: float) -> Counts:
+        shadow = Shadow(
+            max_concurrency=1, timeout_s=0.5, keep_mismatches=1, wait_for_idle_s=wait_for_idle_s
+        )
+        body = {"stock": 5, "name": "lamp"}
+        route = LedgerRoute("r", "GET", "/r", "GET", "/r", adapter=_adapter_of(_json_app([body])))
+        captured = Captured(
+            status=200,
+            headers=[(b"content-type", b"application/json")],
+            chunks=[json.dumps(body).encode()],
+            complete=True,
+        )
+        # A client request in flight for as long as the call has.
+        shadow.client_arrived()
+        primary = _json_app([])
+        shadow.submit(
+            route, {}, {"method": "GET", "path": "/r"}, captured, v2=primary, primary=primary
+        )
+        await shadow.join()
+        return shadow.results.counts("r")
+
+    # Not idle by the end of its wait: it starts anyway, and is compared.
+    assert asyncio.run(shadowed(0.01)) == Counts(matched=1)
+    # Waiting for idleness for longer than its budget: dropped.
+    assert asyncio.run(shadowed(10)) == Counts(dropped=1)
