@@ -202,8 +202,9 @@ def create_gateway(
         timeout_s=settings.body_timeout_s,
         errors=errors,
     )
-    if shadow is not None:
-        # Shadow calls start only while no client request is in flight (shadow.py).
+    if shadow is not None and shadow.wait_for_idle_s > 0:
+        # Shadow calls wait for a moment with no client request in flight (shadow.py). Off
+        # by default: then no request pays for counting them.
         app.add_middleware(ClientsInFlight, shadow=shadow)
     if settings.cors_origins:
         # Outside the body limit, so that a browser can read the 413 too. No credentials:

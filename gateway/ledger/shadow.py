@@ -275,7 +275,8 @@ class Shadow:
         now = asyncio.get_running_loop().time()
         try:
             async with asyncio.timeout_at(now + self.timeout_s):
-                await self._start_when_idle(now + self.wait_for_idle_s)
+                if self.wait_for_idle_s > 0:
+                    await self._start_when_idle(now + self.wait_for_idle_s)
                 shadow = await _call(route, params, scope, v2)
                 differences = list(compare(primary, shadow, rules).differences)
                 if differences:
