@@ -172,8 +172,8 @@ def redirecting_carrier(location: str, status: int = 307) -> Any:
     return app
 
 
-class CountingCarrier:
-    """A carrier that answers every request with a valid rate and counts them."""
+class _Counted:
+    """Counts the requests it is sent (the servers call it from their own thread)."""
 
     def __init__(self) -> None:
         self._calls = 0
@@ -184,12 +184,22 @@ class CountingCarrier:
         with self._lock:
             return self._calls
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _counted(self, scope: Scope, receive: Receive) -> bool:
+        """Counts an HTTP request and reads its body; False for anything else."""
         if scope["type"] != "http":
-            return
+            return False
         with self._lock:
             self._calls += 1
         await _read_body(receive)
+        return True
+
+
+class CountingCarrier(_Counted):
+    """A carrier that answers every request with a valid rate and counts them."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not await self._counted(scope, receive):
+            return
         body = json.dumps(RATE).encode()
         await _start(send, len(body))
         await send({"type": "http.response.body", "body": body})
@@ -234,26 +244,17 @@ class SilentHangUp:
         self._listener.close()
 
 
-class StatusCarrier:
+class StatusCarrier(_Counted):
     """A carrier that answers every request with `status` and `headers`, and counts them."""
 
     def __init__(self, status: int, headers: dict[str, str] | None = None) -> None:
+        super().__init__()
         self.status = status
         self.headers = headers or {}
-        self._calls = 0
-        self._lock = threading.Lock()
-
-    @property
-    def calls(self) -> int:
-        with self._lock:
-            return self._calls
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if not await self._counted(scope, receive):
             return
-        with self._lock:
-            self._calls += 1
-        await _read_body(receive)
         body = b'{"error": "no"}'
         headers = [(name.lower().encode(), value.encode()) for name, value in self.headers.items()]
         headers += [(b"content-type", b"application/json"), (b"content-length", b"15")]
