@@ -108,6 +108,16 @@ class Stack:
         return self.post("/orders", json=body, user="clerk")
 
 
+def order_to_quote(stack: Stack, unique: str) -> int:
+    """The id of a new order (a product and a customer of its own) to ask a quote for."""
+    product = stack.create_product(unique, price="4.00")
+    customer = stack.create_customer(unique)
+    answer = stack.place_order(customer["id"], (product["id"], 2))
+    assert answer.status_code == 201, answer.text
+    order_id: int = answer.json()["id"]
+    return order_id
+
+
 def assert_error(stack: Stack, answer: requests.Response, status: int) -> dict[str, Any]:
     """The answer is an error in the stack's dialect: legacy JSON or v2 problem details."""
     assert answer.status_code == status, answer.text

@@ -24,7 +24,7 @@ from shop.app import create_app
 from shop.carrier_stub import CarrierBehaviour, create_carrier_app
 from tests.carriers import InFlightCarrier, StatusCarrier
 from tests.conftest import make_settings
-from tests.support import Stack, assert_error
+from tests.support import Stack, assert_error, order_to_quote
 from v2_fastapi.throttle import Limits
 
 
@@ -46,15 +46,6 @@ def _gateway_for(
     values = {"carrier_url": carrier_url, "carrier_timeout_s": 2.0, **settings}
     with BackgroundServer(create_app(make_settings(database_url, **values))) as gateway:
         yield gateway
-
-
-def _order(stack: Stack, unique: str) -> int:
-    product = stack.create_product(unique, price="4.00")
-    customer = stack.create_customer(unique)
-    answer = stack.place_order(customer["id"], (product["id"], 2))
-    assert answer.status_code == 201, answer.text
-    order_id: int = answer.json()["id"]
-    return order_id
 
 
 def _stats(carrier: BackgroundServer | Server) -> dict[str, Any]:
@@ -109,7 +100,7 @@ def test_v2_keeps_to_the_carrier_quota_under_100_concurrent_quotes(
         settings = {"carrier_max_rps": MAX_RPS, "carrier_burst": BURST, "carrier_timeout_s": 1.0}
         gateway = stack.enter_context(_gateway_for(database_url, carrier.url, **settings))
         v2 = Stack("v2", gateway.url, tokens)
-        order_id = _order(v2, unique)
+        order_id = order_to_quote(v2, unique)
         answers = _quotes_at_once(v2, order_id, CONCURRENT_QUOTES)
         stats = _stats(carrier)
     statuses = [answer.status_code for answer in answers]
@@ -138,7 +129,7 @@ def test_with_a_max_wait_quotes_wait_no_longer_for_their_turn(
     settings = {"carrier_max_rps": 1, "carrier_burst": 1, "carrier_max_wait_s": 0.05}
     with _gateway(database_url, stub, **settings) as (gateway, carrier):
         v2 = Stack("v2", gateway.url, tokens)
-        order_id = _order(v2, unique)
+        order_id = order_to_quote(v2, unique)
         answers = _quotes_at_once(v2, order_id, 5)
         stats = _stats(carrier)
     assert sorted(answer.status_code for answer in answers) == [200, 503, 503, 503, 503]
@@ -154,7 +145,7 @@ def test_v2_calls_the_carrier_at_most_max_concurrency_at_once(
     carrier = InFlightCarrier(latency_s=0.2)
     with _gateway(database_url, carrier, carrier_max_concurrency=2) as (gateway, _):
         v2 = Stack("v2", gateway.url, tokens)
-        order_id = _order(v2, unique)
+        order_id = order_to_quote(v2, unique)
         statuses = [answer.status_code for answer in _quotes_at_once(v2, order_id, 6)]
     assert statuses == [200] * 6
     assert carrier.most_in_flight == 2
@@ -178,7 +169,7 @@ def test_v2_quotes_survive_a_carrier_that_fails_a_third_of_calls(
 ) -> None:
     gateway, carrier = failing_carrier
     v2 = Stack("v2", gateway.url, tokens)
-    order_id = _order(v2, unique)
+    order_id = order_to_quote(v2, unique)
     before = _stats(carrier)
     for _ in range(QUOTES):
         answer = v2.get("/shipping/quote", params={"order_id": order_id}, user="viewer")
@@ -209,7 +200,7 @@ def test_legacy_quotes_fail_with_a_carrier_that_fails_a_third_of_calls(
 ) -> None:
     gateway, _ = failing_carrier
     legacy = Stack("legacy", gateway.url, tokens)
-    order_id = _order(legacy, unique)
+    order_id = order_to_quote(legacy, unique)
     answers = [
         legacy.get("/shipping/quote", params={"order_id": order_id}, user="viewer")
         for _ in range(QUOTES)
@@ -229,7 +220,7 @@ def test_v2_waits_out_a_carrier_429_within_its_deadline(
     stub = create_carrier_app(CarrierBehaviour(quota_rps=1))
     with _gateway(database_url, stub, carrier_timeout_s=2.0) as (gateway, carrier):
         v2 = Stack("v2", gateway.url, tokens)
-        order_id = _order(v2, unique)
+        order_id = order_to_quote(v2, unique)
         for _ in range(2):
             answer = v2.get("/shipping/quote", params={"order_id": order_id}, user="viewer")
             assert answer.status_code == 200, answer.text
@@ -244,7 +235,7 @@ def test_a_carrier_429_past_the_deadline_pauses_every_call(
     stub = create_carrier_app(CarrierBehaviour(quota_rps=1))
     with _gateway(database_url, stub, carrier_timeout_s=0.5) as (gateway, carrier):
         v2 = Stack("v2", gateway.url, tokens)
-        order_id = _order(v2, unique)
+        order_id = order_to_quote(v2, unique)
         answers = [
             v2.get("/shipping/quote", params={"order_id": order_id}, user="viewer")
             for _ in range(3)
@@ -277,7 +268,7 @@ def test_v2_retries_only_transient_failures_and_at_most_retries_times(
     carrier = StatusCarrier(carrier_status)
     with _gateway(database_url, carrier, carrier_retries=2) as (gateway, _):
         v2 = Stack("v2", gateway.url, tokens)
-        order_id = _order(v2, unique)
+        order_id = order_to_quote(v2, unique)
         answer = v2.get("/shipping/quote", params={"order_id": order_id}, user="viewer")
     assert_error(v2, answer, status)
     assert carrier.calls == attempts
@@ -289,7 +280,7 @@ def test_an_invalid_rate_is_not_retried(
     stub = create_carrier_app(CarrierBehaviour(invalid_rate=1.0))
     with _gateway(database_url, stub) as (gateway, carrier):
         v2 = Stack("v2", gateway.url, tokens)
-        order_id = _order(v2, unique)
+        order_id = order_to_quote(v2, unique)
         answer = v2.get("/shipping/quote", params={"order_id": order_id}, user="viewer")
         stats = _stats(carrier)
     assert_error(v2, answer, 502)

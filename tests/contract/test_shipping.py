@@ -25,20 +25,11 @@ from tests.carriers import (
     trickling_carrier,
 )
 from tests.conftest import make_settings
-from tests.support import STACKS, Stack, assert_error
-
-
-def _order(stack: Stack, unique: str) -> int:
-    product = stack.create_product(unique, price="4.00")
-    customer = stack.create_customer(unique)
-    answer = stack.place_order(customer["id"], (product["id"], 2))
-    assert answer.status_code == 201, answer.text
-    order_id: int = answer.json()["id"]
-    return order_id
+from tests.support import STACKS, Stack, assert_error, order_to_quote
 
 
 def test_a_quote_comes_from_the_carrier(stack: Stack, unique: str) -> None:
-    order_id = _order(stack, unique)
+    order_id = order_to_quote(stack, unique)
     answer = stack.get("/shipping/quote", params={"order_id": order_id}, user="viewer")
     assert answer.status_code == 200, answer.text
     # The stub charges 4.90 plus 0.25 a unit.
@@ -113,7 +104,7 @@ def test_carrier_faults_map_to_502_and_504(
 ) -> None:
     url, status = faulty_gateway
     stack = Stack(name, url, tokens)
-    order_id = _order(stack, unique)
+    order_id = order_to_quote(stack, unique)
     started = time.monotonic()
     answer = stack.get("/shipping/quote", params={"order_id": order_id}, user="viewer")
     elapsed = time.monotonic() - started
@@ -143,7 +134,7 @@ def test_a_carrier_redirect_is_a_502_and_is_not_followed(
 ) -> None:
     url, elsewhere = redirected_gateway
     stack = Stack(name, url, tokens)
-    order_id = _order(stack, unique)
+    order_id = order_to_quote(stack, unique)
     answer = stack.get("/shipping/quote", params={"order_id": order_id}, user="viewer")
     assert_error(stack, answer, 502)
     assert elsewhere.calls == 0
@@ -155,7 +146,7 @@ PROXY_VARIABLES = ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"]
 def test_proxy_variables_do_not_reroute_the_carrier_call(
     stack: Stack, unique: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    order_id = _order(stack, unique)
+    order_id = order_to_quote(stack, unique)
     # The gateway's threads run in this process and read this environment at each call.
     dead_proxy = _closed_port_url()
     for variable in PROXY_VARIABLES:
@@ -183,7 +174,7 @@ def test_v2_keeps_more_carrier_calls_in_flight_than_a_default_pool(
         settings = make_settings(database_url, carrier_url=carrier_url, carrier_timeout_s=20.0)
         gateway = stack.enter_context(BackgroundServer(create_app(settings)))
         v2 = Stack("v2", gateway.url, tokens)
-        order_id = _order(v2, unique)
+        order_id = order_to_quote(v2, unique)
         url = f"{v2.url}/shipping/quote?order_id={order_id}"
         headers = {"Authorization": f"Bearer {tokens['viewer']}"}
         with ThreadPoolExecutor(IN_FLIGHT) as pool:
