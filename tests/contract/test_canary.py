@@ -30,14 +30,13 @@ from loadtests.servers import free_port
 from shop.app import build_pair
 from shop.settings import ShopSettings
 from shop_core.models import User
-from tests.conftest import make_settings
 from tests.contract.test_ledger_serving import served_by
-from tests.gateway.control_database import control_database
+from tests.gateway.control_database import ADMIN_TOKEN, own_statuses
 from tests.support import Stack, assert_error, bearer_for, wait_for
 from v2_fastapi.database import Database, open_database
 from v2_fastapi.deps import get_db
 
-TOKEN = "an-admin-token-" + "t" * 32
+TOKEN = ADMIN_TOKEN
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 ROUTE = "customers.read"
 TEMPLATE = "/customers/{customer_id}"
@@ -59,19 +58,16 @@ def canaried(
     settings: ShopSettings, database_url: str, tmp_path: Path, tokens: dict[str, str]
 ) -> Iterator[Canaried]:
     """A gateway over the session's rows whose route statuses are its own, judged often."""
-    backend = "sqlite" if database_url.startswith("sqlite") else "postgresql"
-    with control_database(backend, tmp_path) as control_url:
-        own = make_settings(
-            database_url,
-            carrier_url=settings.carrier_url,
-            control_database_url=control_url,
-            admin_token=TOKEN,
-            canary_min_requests=MIN_REQUESTS,
-            canary_judge_interval_s=0.05,
-            # A busy machine can make either side's p95 a few times the other's: here
-            # only the 5xx rate decides.
-            canary_max_p95_ratio=100,
-        )
+    with own_statuses(
+        settings,
+        database_url,
+        tmp_path,
+        canary_min_requests=MIN_REQUESTS,
+        canary_judge_interval_s=0.05,
+        # A busy machine can make either side's p95 a few times the other's: here only
+        # the 5xx rate decides.
+        canary_max_p95_ratio=100,
+    ) as own:
         pair = build_pair(own)
         assert isinstance(pair.v2, FastAPI)
         with BackgroundServer(create_gateway(own, pair), settings=own) as server:

@@ -28,11 +28,10 @@ from gateway.background_server import BackgroundServer
 from shop.app import create_app
 from shop.settings import ShopSettings
 from shop_core.models import Order, OrderItem, Product
-from tests.conftest import make_settings
-from tests.gateway.control_database import control_database
+from tests.gateway.control_database import ADMIN_TOKEN, own_statuses
 from tests.support import Stack, wait_for
 
-TOKEN = "an-admin-token-" + "t" * 32
+TOKEN = ADMIN_TOKEN
 FLIPPED = ("orders.place", "orders.read", "products.read")
 # Each state is kept until the legacy door's clients had this many orders served in it.
 ANSWERS_PER_STATE = 3
@@ -47,16 +46,11 @@ def flippable(
 ) -> Iterator[BackgroundServer]:
     """A gateway over the session's rows whose statuses are its own: the session's other
     gateways keep serving every route from Flask meanwhile."""
-    backend = "sqlite" if database_url.startswith("sqlite") else "postgresql"
-    with control_database(backend, tmp_path) as control_url:
-        own = make_settings(
-            database_url,
-            carrier_url=settings.carrier_url,
-            control_database_url=control_url,
-            admin_token=TOKEN,
-        )
-        with BackgroundServer(create_app(own), settings=own) as server:
-            yield server
+    with (
+        own_statuses(settings, database_url, tmp_path) as own,
+        BackgroundServer(create_app(own), settings=own) as server,
+    ):
+        yield server
 
 
 @dataclass

@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from gateway.ledger.store_migrate import upgrade_control_database
+from shop.settings import ShopSettings
 from shop_core.database import temporary_postgres_database
-from tests.conftest import BACKENDS, POSTGRES_ADMIN_URL
+from tests.conftest import BACKENDS, POSTGRES_ADMIN_URL, make_settings
 
-__all__ = ["BACKENDS", "control_database"]
+__all__ = ["ADMIN_TOKEN", "BACKENDS", "control_database", "own_statuses"]
+
+ADMIN_TOKEN = "an-admin-token-" + "t" * 32
 
 
 @contextmanager
@@ -27,3 +31,21 @@ def control_database(backend: str, workdir: Path, *, migrated: bool = True) -> I
         if migrated:
             upgrade_control_database(url)
         yield url
+
+
+@contextmanager
+def own_statuses(
+    settings: ShopSettings, database_url: str, workdir: Path, **more: Any
+) -> Iterator[ShopSettings]:
+    """Settings of a gateway over the session's rows whose route statuses are its own (a
+    control database of its own) and changed through its admin API (`ADMIN_TOKEN`): the
+    session's other gateways keep serving every route from Flask meanwhile."""
+    backend = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    with control_database(backend, workdir) as control_url:
+        yield make_settings(
+            database_url,
+            carrier_url=settings.carrier_url,
+            control_database_url=control_url,
+            admin_token=ADMIN_TOKEN,
+            **more,
+        )
