@@ -69,28 +69,30 @@ class _Share:
 
 
 class CallLog:
-    """When each rate call arrived and what it was answered."""
+    """How many rate calls arrived, the most within any second, and what they were answered.
+
+    Only the last second's arrival times are kept: a stub serving for days holds no more.
+    """
 
     def __init__(self) -> None:
-        self.arrivals: list[float] = []
+        self.received = 0
+        self.busiest_second = 0
         self.statuses: Counter[int] = Counter()
+        self._last_second: deque[float] = deque()
+
+    def arrived(self, now: float) -> None:
+        self.received += 1
+        self._last_second.append(now)
+        while now - self._last_second[0] >= WINDOW_S:
+            self._last_second.popleft()
+        self.busiest_second = max(self.busiest_second, len(self._last_second))
 
     def summary(self) -> dict[str, Any]:
         return {
-            "received": len(self.arrivals),
+            "received": self.received,
             "statuses": {str(status): count for status, count in sorted(self.statuses.items())},
-            "busiest_second": busiest_window(self.arrivals, WINDOW_S),
+            "busiest_second": self.busiest_second,
         }
-
-
-def busiest_window(times: list[float], window_s: float) -> int:
-    """The most of `times` (in order) within any `window_s`."""
-    busiest, first = 0, 0
-    for last, at in enumerate(times):
-        while at - times[first] >= window_s:
-            first += 1
-        busiest = max(busiest, last - first + 1)
-    return busiest
 
 
 class _Quota:
@@ -127,7 +129,7 @@ def create_carrier_app(
 
     async def rates(request: Request) -> Response:
         now = time.monotonic()
-        log.arrivals.append(now)
+        log.arrived(now)
         try:
             payload = json.loads(await request.body())
             quantity = sum(int(item["quantity"]) for item in payload["items"])
