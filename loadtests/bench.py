@@ -68,13 +68,9 @@ class Figures:
     # does not move it, so its ratios hold where a shared machine makes req/s wander.
     cpu_us: list[float] = field(default_factory=list)
 
-    @property
-    def median(self) -> float:
-        return statistics.median(self.rps) if self.rps else 0.0
 
-    @property
-    def median_cpu_us(self) -> float:
-        return statistics.median(self.cpu_us) if self.cpu_us else 0.0
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
 
 
 def _post(url: str, **request: Any) -> Any:
@@ -131,28 +127,25 @@ def build_report(
 ) -> dict[str, Any]:
     rows = []
     for pair in pairs:
-        top = figures[pair.numerator].median
+        over = figures[pair.numerator]
+        top = _median(over.rps)
         if isinstance(pair.denominator, Load):
-            bottom, under = figures[pair.denominator].median, pair.denominator.label()
-        else:
-            bottom, under = pair.denominator, "ideal"
-        ratio = top / bottom if bottom else 0.0
-        # Requests per CPU second, over the same of the other load: the ratio req/s would
-        # have if each server had its core to itself (None against the ideal).
-        cpu_ratio = None
-        if isinstance(pair.denominator, Load):
-            mine, theirs = (
-                figures[pair.numerator].median_cpu_us,
-                figures[pair.denominator].median_cpu_us,
-            )
+            under = figures[pair.denominator]
+            bottom, label = _median(under.rps), pair.denominator.label()
+            # Requests per CPU second, over the same of the other load: the ratio req/s
+            # would have if each server had its core to itself (None against the ideal).
+            mine, theirs = _median(over.cpu_us), _median(under.cpu_us)
             cpu_ratio = round(theirs / mine, 3) if mine and theirs else None
+        else:
+            bottom, label, cpu_ratio = pair.denominator, "ideal", None
+        ratio = top / bottom if bottom else 0.0
         target = pair.targets.get(database)
         rows.append(
             {
                 "name": pair.name,
                 "title": pair.title,
                 "numerator": {"load": pair.numerator.label(), "rps": round(top, 1)},
-                "denominator": {"load": under, "rps": round(bottom, 1)},
+                "denominator": {"load": label, "rps": round(bottom, 1)},
                 "ratio": round(ratio, 3),
                 "cpu_ratio": cpu_ratio,
                 "target": target,
@@ -163,7 +156,7 @@ def build_report(
         {
             "load": load.label(),
             "rps": [round(value, 1) for value in figure.rps],
-            "median_rps": round(figure.median, 1),
+            "median_rps": round(_median(figure.rps), 1),
             "p99_ms": [round(value, 1) for value in figure.p99_ms],
             "max_ms": [round(value, 1) for value in figure.max_ms],
             "cpu_us_per_request": [round(value, 1) for value in figure.cpu_us],
@@ -180,10 +173,6 @@ def build_report(
         "targets_missed": [row["name"] for row in rows if row["met"] is False],
         "failed_requests": sum(figure.failed for figure in figures.values()),
     }
-
-
-def _median(values: list[float]) -> float:
-    return statistics.median(values) if values else 0.0
 
 
 def _table(report: dict[str, Any]) -> str:

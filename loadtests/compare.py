@@ -30,8 +30,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from loadtests.html_report import write_html
-from loadtests.report import ON_V2, build_comparison, write_json, write_markdown
+from loadtests.html_report import html_page
+from loadtests.report import ON_V2, build_comparison, markdown
 from loadtests.results import ArmResult
 from loadtests.runs import (
     LOCUSTFILE,
@@ -373,10 +373,11 @@ def _report(
     comparison = _server_errors(
         args.out, build_comparison(settings["mode"], settings, results, limits)
     )
-    write_json(comparison, args.out / "comparison.json")
-    write_markdown(comparison, args.out / "comparison.md")
-    write_html(comparison, args.out / "comparison.html")
-    print((args.out / "comparison.md").read_text())
+    text = markdown(comparison)
+    (args.out / "comparison.json").write_text(comparison.model_dump_json(indent=2) + "\n")
+    (args.out / "comparison.md").write_text(text)
+    (args.out / "comparison.html").write_text(html_page(comparison, text))
+    print(text)
     print("Reports: " + ", ".join(str(args.out / name) for name in REPORTS))
     return EXIT_PASS if comparison.verdict == "pass" else EXIT_THRESHOLD
 
