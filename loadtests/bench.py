@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,6 @@ from loadtests.servers import (
     GATEWAY_ON_V2,
     ArmContext,
     Pinning,
-    Process,
     Server,
     gateway_environment,
     require_on_v2,
@@ -106,20 +105,18 @@ def _wrk(
     raise RuntimeError(f"wrk gave no result ({done.returncode}):\n{done.stdout}{done.stderr}")
 
 
-def _cpu_s(process: Process) -> float:
+def _cpu_s(server: Server) -> float:
     """CPU seconds the server's processes have used (gunicorn's master and worker together)."""
-    try:
-        return usage.tree_cpu_s(process.popen.pid)
-    except psutil.Error:
-        return 0.0
+    with suppress(psutil.Error):
+        return usage.tree_cpu_s(server.process.popen.pid)
+    return 0.0
 
 
-def _rss_mb(process: Process) -> float:
+def _rss_mb(server: Server) -> float:
     """Resident memory of the server's processes (gunicorn's master and worker together)."""
-    try:
-        return usage.tree_rss(process.popen.pid)[0] / usage.MIB
-    except psutil.Error:
-        return 0.0
+    with suppress(psutil.Error):
+        return usage.tree_rss(server.process.popen.pid)[0] / usage.MIB
+    return 0.0
 
 
 def build_report(
@@ -278,7 +275,7 @@ def _measure(
             for load in loads:
                 server = started[load.server]
                 seconds = min(WARMUP_S, args.duration) if warming else args.duration
-                cpu_before = _cpu_s(server.process)
+                cpu_before = _cpu_s(server)
                 result = _wrk(
                     load, server.url, seconds=seconds,
                     connections=load.connections or args.connections,
@@ -290,12 +287,12 @@ def _measure(
                 figure = figures[load]
                 figure.failed += failed
                 if not warming:
-                    used_s = _cpu_s(server.process) - cpu_before
+                    used_s = _cpu_s(server) - cpu_before
                     figure.cpu_us.append(used_s / max(result["requests"], 1) * 1e6)
                     figure.rps.append(result["rps"])
                     figure.p99_ms.append(result["p99_ms"])
                     figure.max_ms.append(result["max_ms"])
-                    figure.rss_mb.append(_rss_mb(server.process))
+                    figure.rss_mb.append(_rss_mb(server))
                     rss[load.server] = max(rss.get(load.server, 0.0), figure.rss_mb[-1])
                 print(
                     f"{'warm-up' if warming else f'round {round_number}'}: {load.label()}: "

@@ -362,14 +362,7 @@ def _server_errors(out: Path, comparison: Comparison) -> Comparison:
 def _report(
     args: argparse.Namespace, settings: dict[str, Any], results: dict[str, ArmResult]
 ) -> int:
-    limits = Thresholds(
-        max_p95_ratio=args.max_p95_ratio,
-        p95_slack_ms=args.p95_slack_ms,
-        max_failure_ratio=args.max_failure_ratio,
-        min_rps_ratio=args.min_rps_ratio,
-        min_requests=args.min_requests,
-        max_shadow_p95_ratio=args.max_shadow_p95_ratio,
-    )
+    limits = Thresholds(**{name: getattr(args, name) for name in _THRESHOLD_HELP})
     comparison = _server_errors(
         args.out, build_comparison(settings["mode"], settings, results, limits)
     )
