@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,6 @@ from loadtests.servers import (
     GATEWAY_ON_V2,
     ArmContext,
     Pinning,
-    Process,
     Server,
     gateway_environment,
     require_on_v2,
@@ -68,13 +67,9 @@ class Figures:
     # does not move it, so its ratios hold where a shared machine makes req/s wander.
     cpu_us: list[float] = field(default_factory=list)
 
-    @property
-    def median(self) -> float:
-        return statistics.median(self.rps) if self.rps else 0.0
 
-    @property
-    def median_cpu_us(self) -> float:
-        return statistics.median(self.cpu_us) if self.cpu_us else 0.0
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
 
 
 def _post(url: str, **request: Any) -> Any:
@@ -110,20 +105,18 @@ def _wrk(
     raise RuntimeError(f"wrk gave no result ({done.returncode}):\n{done.stdout}{done.stderr}")
 
 
-def _cpu_s(process: Process) -> float:
+def _cpu_s(server: Server) -> float:
     """CPU seconds the server's processes have used (gunicorn's master and worker together)."""
-    try:
-        return usage.tree_cpu_s(process.popen.pid)
-    except psutil.Error:
-        return 0.0
+    with suppress(psutil.Error):
+        return usage.tree_cpu_s(server.process.popen.pid)
+    return 0.0
 
 
-def _rss_mb(process: Process) -> float:
+def _rss_mb(server: Server) -> float:
     """Resident memory of the server's processes (gunicorn's master and worker together)."""
-    try:
-        return usage.tree_rss(process.popen.pid)[0] / usage.MIB
-    except psutil.Error:
-        return 0.0
+    with suppress(psutil.Error):
+        return usage.tree_rss(server.process.popen.pid)[0] / usage.MIB
+    return 0.0
 
 
 def build_report(
@@ -131,28 +124,25 @@ def build_report(
 ) -> dict[str, Any]:
     rows = []
     for pair in pairs:
-        top = figures[pair.numerator].median
+        over = figures[pair.numerator]
+        top = _median(over.rps)
         if isinstance(pair.denominator, Load):
-            bottom, under = figures[pair.denominator].median, pair.denominator.label()
-        else:
-            bottom, under = pair.denominator, "ideal"
-        ratio = top / bottom if bottom else 0.0
-        # Requests per CPU second, over the same of the other load: the ratio req/s would
-        # have if each server had its core to itself (None against the ideal).
-        cpu_ratio = None
-        if isinstance(pair.denominator, Load):
-            mine, theirs = (
-                figures[pair.numerator].median_cpu_us,
-                figures[pair.denominator].median_cpu_us,
-            )
+            under = figures[pair.denominator]
+            bottom, label = _median(under.rps), pair.denominator.label()
+            # Requests per CPU second, over the same of the other load: the ratio req/s
+            # would have if each server had its core to itself (None against the ideal).
+            mine, theirs = _median(over.cpu_us), _median(under.cpu_us)
             cpu_ratio = round(theirs / mine, 3) if mine and theirs else None
+        else:
+            bottom, label, cpu_ratio = pair.denominator, "ideal", None
+        ratio = top / bottom if bottom else 0.0
         target = pair.targets.get(database)
         rows.append(
             {
                 "name": pair.name,
                 "title": pair.title,
                 "numerator": {"load": pair.numerator.label(), "rps": round(top, 1)},
-                "denominator": {"load": under, "rps": round(bottom, 1)},
+                "denominator": {"load": label, "rps": round(bottom, 1)},
                 "ratio": round(ratio, 3),
                 "cpu_ratio": cpu_ratio,
                 "target": target,
@@ -163,7 +153,7 @@ def build_report(
         {
             "load": load.label(),
             "rps": [round(value, 1) for value in figure.rps],
-            "median_rps": round(figure.median, 1),
+            "median_rps": round(_median(figure.rps), 1),
             "p99_ms": [round(value, 1) for value in figure.p99_ms],
             "max_ms": [round(value, 1) for value in figure.max_ms],
             "cpu_us_per_request": [round(value, 1) for value in figure.cpu_us],
@@ -180,10 +170,6 @@ def build_report(
         "targets_missed": [row["name"] for row in rows if row["met"] is False],
         "failed_requests": sum(figure.failed for figure in figures.values()),
     }
-
-
-def _median(values: list[float]) -> float:
-    return statistics.median(values) if values else 0.0
 
 
 def _table(report: dict[str, Any]) -> str:
@@ -289,7 +275,7 @@ def _measure(
             for load in loads:
                 server = started[load.server]
                 seconds = min(WARMUP_S, args.duration) if warming else args.duration
-                cpu_before = _cpu_s(server.process)
+                cpu_before = _cpu_s(server)
                 result = _wrk(
                     load, server.url, seconds=seconds,
                     connections=load.connections or args.connections,
@@ -301,12 +287,12 @@ def _measure(
                 figure = figures[load]
                 figure.failed += failed
                 if not warming:
-                    used_s = _cpu_s(server.process) - cpu_before
+                    used_s = _cpu_s(server) - cpu_before
                     figure.cpu_us.append(used_s / max(result["requests"], 1) * 1e6)
                     figure.rps.append(result["rps"])
                     figure.p99_ms.append(result["p99_ms"])
                     figure.max_ms.append(result["max_ms"])
-                    figure.rss_mb.append(_rss_mb(server.process))
+                    figure.rss_mb.append(_rss_mb(server))
                     rss[load.server] = max(rss.get(load.server, 0.0), figure.rss_mb[-1])
                 print(
                     f"{'warm-up' if warming else f'round {round_number}'}: {load.label()}: "

@@ -30,8 +30,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from loadtests.html_report import write_html
-from loadtests.report import ON_V2, build_comparison, write_json, write_markdown
+from loadtests.html_report import html_page
+from loadtests.report import ON_V2, build_comparison, markdown
 from loadtests.results import ArmResult
 from loadtests.runs import (
     LOCUSTFILE,
@@ -362,21 +362,15 @@ def _server_errors(out: Path, comparison: Comparison) -> Comparison:
 def _report(
     args: argparse.Namespace, settings: dict[str, Any], results: dict[str, ArmResult]
 ) -> int:
-    limits = Thresholds(
-        max_p95_ratio=args.max_p95_ratio,
-        p95_slack_ms=args.p95_slack_ms,
-        max_failure_ratio=args.max_failure_ratio,
-        min_rps_ratio=args.min_rps_ratio,
-        min_requests=args.min_requests,
-        max_shadow_p95_ratio=args.max_shadow_p95_ratio,
-    )
+    limits = Thresholds(**{name: getattr(args, name) for name in _THRESHOLD_HELP})
     comparison = _server_errors(
         args.out, build_comparison(settings["mode"], settings, results, limits)
     )
-    write_json(comparison, args.out / "comparison.json")
-    write_markdown(comparison, args.out / "comparison.md")
-    write_html(comparison, args.out / "comparison.html")
-    print((args.out / "comparison.md").read_text())
+    text = markdown(comparison)
+    (args.out / "comparison.json").write_text(comparison.model_dump_json(indent=2) + "\n")
+    (args.out / "comparison.md").write_text(text)
+    (args.out / "comparison.html").write_text(html_page(comparison, text))
+    print(text)
     print("Reports: " + ", ".join(str(args.out / name) for name in REPORTS))
     return EXIT_PASS if comparison.verdict == "pass" else EXIT_THRESHOLD
 

@@ -6,7 +6,6 @@ The texts that Markdown and HTML share (settings, load check, cells) are written
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from loadtests.formats import num, times
@@ -22,7 +21,6 @@ from loadtests.schema import (
     Settings,
     Thresholds,
     TotalRatios,
-    Warmup,
 )
 from loadtests.shadow_report import SHADOW, shadow_checks, shadow_markdown
 from loadtests.verdicts import CANDIDATE, CURRENT, arm_summary, judge_operation, ratio, ratios
@@ -114,17 +112,8 @@ def build_comparison(
     )
 
 
-def stat(stats: OpStats | None, key: str, digits: int = 0) -> str:
+def _stat(stats: OpStats | None, key: str, digits: int = 0) -> str:
     return num(getattr(stats, key) if stats else None, digits)
-
-
-def warmup_text(warmup: Warmup | None) -> str:
-    if warmup is None:
-        return "none"
-    return (
-        f"{warmup.seconds:.1f} s ({warmup.requests:,} requests, "
-        f"{warmup.failures} failures, not counted)"
-    )
 
 
 # Locust's workers report to the master every 3 s: shorter steps are read too coarsely.
@@ -132,22 +121,19 @@ WORKER_REPORT_S = 3
 MIN_STEP_S_DISTRIBUTED = 5 * WORKER_REPORT_S
 
 
-def steps_note(s: Settings) -> str | None:
+def _steps_note(s: Settings) -> list[str]:
     step_s = s.run_time_s / max(s.ramp_steps, 1)
     if s.processes > 1 and step_s < MIN_STEP_S_DISTRIBUTED:
-        return (
+        return [
+            "",
             f"With {s.processes} Locust processes the history arrives in {WORKER_REPORT_S} s "
             f"reports: steps of {step_s:g} s are too short to read a rate from (use "
-            f"{MIN_STEP_S_DISTRIBUTED} s or more); the totals are exact."
-        )
-    return None
+            f"{MIN_STEP_S_DISTRIBUTED} s or more); the totals are exact.",
+        ]
+    return []
 
 
-def ms_text(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f} ms"
-
-
-def rss_text(rss: ServerRss | None) -> str:
+def _rss_text(rss: ServerRss | None) -> str:
     """`142 MiB`, or `231 MiB (2 processes)` for a server with workers."""
     if rss is None:
         return "-"
@@ -155,7 +141,7 @@ def rss_text(rss: ServerRss | None) -> str:
     return text + (f" ({rss.processes} processes)" if rss.processes > 1 else "")
 
 
-def cpu_text(cpu: CpuUsage | None) -> str:
+def _cpu_text(cpu: CpuUsage | None) -> str:
     if cpu is None:
         return "-"
     text = f"core {','.join(map(str, cpu.server_cores))} {cpu.server_cores_busy:.0%} busy"
@@ -167,40 +153,7 @@ def cpu_text(cpu: CpuUsage | None) -> str:
     return text
 
 
-def steps_text(summary: ArmSummary) -> str:
-    return ", ".join(
-        f"{s.users} users: {s.rps:g} req/s, p95 {num(s.p95)} ms" for s in summary.steps
-    )
-
-
-def failure_lines(comparison: Comparison) -> list[str]:
-    return [
-        f"{arm}: {e.occurrences:,}x {e.method} {e.name}: {e.error}"
-        for arm, summary in comparison.arms.items()
-        for e in summary.errors
-    ]
-
-
-def load_text(comparison: Comparison, summary: ArmSummary) -> str:
-    if comparison.mode == "rate":
-        return f"{num(summary.achieved_rps, 1)} of {num(summary.offered_rps)} req/s"
-    return f"peak {num(summary.peak_rps, 1)} req/s at {summary.peak_users} users"
-
-
-def load_notes(comparison: Comparison) -> list[str]:
-    """Whether every arm got the load it was meant to get, and served it without errors."""
-    notes = []
-    for arm, summary in comparison.arms.items():
-        notes += [f"**{arm}**: {problem}" for problem in summary.loadgen_bottleneck]
-        if summary.server_error_lines:
-            notes.append(
-                f"**{arm}**: the server logged {summary.server_error_lines} error lines "
-                f"({summary.server_log})"
-            )
-    return notes
-
-
-def settings_lines(comparison: Comparison) -> list[str]:
+def _settings_lines(comparison: Comparison) -> list[str]:
     s = comparison.settings
     load = f"{s.users} users, spawn rate {s.spawn_rate}/s, {s.run_time_s} s per arm"
     if comparison.mode == "rate":
@@ -227,16 +180,38 @@ TOTALS_HEAD = ["arm", "requests", "failures", "req/s", "p50 ms", "p95 ms", "p99 
 TOTALS_HEAD += ["server CPU / request", "server RSS (peak)", "warm-up", "CPU during the arm"]
 
 
-def totals_rows(comparison: Comparison) -> list[list[str]]:
-    """One row of cells per arm, as both reports show it."""
-    rows = []
-    for arm, stats in comparison.totals.items():
-        summary = comparison.arms[arm]
-        cells = [arm, *(stat(stats, key, digits) for key, digits in STAT_COLUMNS)]
-        cells += [load_text(comparison, summary), ms_text(summary.cpu_ms_per_request)]
-        cells += [rss_text(summary.server_rss), warmup_text(summary.warmup), cpu_text(summary.cpu)]
-        rows.append(cells)
-    return rows
+def _totals_row(comparison: Comparison, arm: str, stats: OpStats) -> list[str]:
+    summary, warmup = comparison.arms[arm], comparison.arms[arm].warmup
+    if comparison.mode == "rate":
+        load = f"{num(summary.achieved_rps, 1)} of {num(summary.offered_rps)} req/s"
+    else:
+        load = f"peak {num(summary.peak_rps, 1)} req/s at {summary.peak_users} users"
+    cpu = summary.cpu_ms_per_request
+    return [
+        arm,
+        *(_stat(stats, key, digits) for key, digits in STAT_COLUMNS),
+        load,
+        "-" if cpu is None else f"{cpu:.2f} ms",
+        _rss_text(summary.server_rss),
+        "none"
+        if warmup is None
+        else f"{warmup.seconds:.1f} s ({warmup.requests:,} requests, "
+        f"{warmup.failures} failures, not counted)",
+        _cpu_text(summary.cpu),
+    ]
+
+
+def _load_notes(comparison: Comparison) -> list[str]:
+    """Whether every arm got the load it was meant to get, and served it without errors."""
+    notes = []
+    for arm, summary in comparison.arms.items():
+        notes += [f"**{arm}**: {problem}" for problem in summary.loadgen_bottleneck]
+        if summary.server_error_lines:
+            notes.append(
+                f"**{arm}**: the server logged {summary.server_error_lines} error lines "
+                f"({summary.server_log})"
+            )
+    return notes or ["Every arm got the planned load."]
 
 
 def _table(head: list[str], align: list[str], rows: list[list[str]]) -> list[str]:
@@ -244,13 +219,23 @@ def _table(head: list[str], align: list[str], rows: list[list[str]]) -> list[str
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
-def write_markdown(comparison: Comparison, path: Path) -> None:
+FOOTNOTE = (
+    "Ratios are v2 divided by legacy: below 1x is faster for latency, above 1x is more "
+    "throughput. Locust rounds times under 100 ms to whole milliseconds, so small times "
+    "differ in steps of 1 ms. Numbers from one run on a shared machine are noisy: compare "
+    "arms within a run, not across runs."
+)
+
+
+def markdown(comparison: Comparison) -> str:
+    """`comparison.md`, which `comparison.html` renders."""
     arms = list(comparison.totals)
     lines = [f"# Load comparison: {comparison.verdict.upper()}", ""]
-    lines += [f"- {line}" for line in settings_lines(comparison)] + [""]
+    lines += [f"- {line}" for line in _settings_lines(comparison)] + [""]
     lines += ["## Totals (measured window)", ""]
     align = ["---", *["---:"] * 6, "---", "---:", "---:", "---", "---"]
-    lines += _table(TOTALS_HEAD, align, totals_rows(comparison))
+    totals = [_totals_row(comparison, arm, stats) for arm, stats in comparison.totals.items()]
+    lines += _table(TOTALS_HEAD, align, totals)
     for name, total in comparison.total_ratios.items():
         if total:
             lines += [
@@ -260,32 +245,38 @@ def write_markdown(comparison: Comparison, path: Path) -> None:
                 f"{times(total.cpu_per_request)}, server RSS (peak) "
                 f"{times(total.server_rss_peak)} (below 1x is faster or cheaper).",
             ]
-    notes = load_notes(comparison)
-    lines += ["", "## Load check", ""]
-    lines += [f"- {note}" for note in notes] or ["- Every arm got the planned load."]
+    lines += ["", "## Load check", "", *[f"- {note}" for note in _load_notes(comparison)]]
     lines += ["", f"## Operations (times in ms; each cell {' / '.join(arms)})", ""]
     head = ["operation", "requests", "failures", "req/s", "p50", "p95", "p99"]
     head += [f"{PAIR} p50", f"{PAIR} p95", f"{PAIR} req/s", "verdict"]
     rows = []
     for row in comparison.operations:
         r = row.ratios[PAIR]
-        cells = [" / ".join(stat(row.stats[arm], k, d) for arm in arms) for k, d in STAT_COLUMNS]
+        cells = [" / ".join(_stat(row.stats[arm], k, d) for arm in arms) for k, d in STAT_COLUMNS]
         cells += [times(r.p50), times(r.p95), times(r.rps)] if r else ["-"] * 3
         reasons = f" ({'; '.join(row.reasons)})" if row.reasons else ""
         rows.append([f"`{row.name}`", *cells, row.verdict + reasons])
     lines += _table(head, ["---", *["---:"] * 9, "---"], rows)
     if comparison.mode == "ramp":
         lines += ["", "## Steps (req/s sustained; rolling p95)", ""]
-        lines += [f"- {arm}: {steps_text(s)}" for arm, s in comparison.arms.items()]
-        if note := steps_note(comparison.settings):
-            lines += ["", note]
+        lines += [
+            f"- {arm}: "
+            + ", ".join(f"{s.users} users: {s.rps:g} req/s, p95 {num(s.p95)} ms" for s in a.steps)
+            for arm, a in comparison.arms.items()
+        ]
+        lines += _steps_note(comparison.settings)
     lines += shadow_markdown(comparison)
-    if failures := failure_lines(comparison):
-        lines += ["", "## Failures", "", *[f"- {failure}" for failure in failures]]
-    links = ", ".join(f"[{arm}]({comparison.arms[arm].files['html']})" for arm in arms)
-    lines += ["", "Per-arm Locust reports: " + links]
-    path.write_text("\n".join(lines) + "\n")
-
-
-def write_json(comparison: Comparison, path: Path) -> None:
-    path.write_text(comparison.model_dump_json(indent=2) + "\n")
+    failures = [
+        f"- {arm}: {e.occurrences:,}x {e.method} {e.name}: {e.error}"
+        for arm, summary in comparison.arms.items()
+        for e in summary.errors
+    ]
+    if failures:
+        lines += ["", "## Failures", "", *failures]
+    lines += ["", "## Raw data", ""]
+    lines += [
+        f"- {arm}: [Locust report]({s.files['html']}), [stats CSV]({s.files['stats_csv']}), "
+        f"[history CSV]({s.files['history_csv']})"
+        for arm, s in comparison.arms.items()
+    ]
+    return "\n".join([*lines, "", FOOTNOTE]) + "\n"

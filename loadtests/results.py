@@ -163,12 +163,4 @@ def read_errors(path: Path, limit: int = 10) -> list[Failure]:
         return []
     with path.open(newline="") as file:
         rows = sorted(csv.DictReader(file), key=lambda row: -int(row["Occurrences"]))
-    return [
-        Failure(
-            method=row["Method"],
-            name=row["Name"],
-            error=row["Error"],
-            occurrences=int(row["Occurrences"]),
-        )
-        for row in rows[:limit]
-    ]
+    return [Failure(**{key.lower(): value for key, value in row.items()}) for row in rows[:limit]]

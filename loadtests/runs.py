@@ -81,10 +81,6 @@ class LoadPlan:
         """Each user's pace in the fixed-rate mode; 0 (back to back) in the ramp."""
         return self.rate / self.users if self.mode == "rate" else 0.0
 
-    def locustfiles(self) -> str:
-        files = [self.locustfile] + ([RAMP_SHAPE] if self.mode == "ramp" else [])
-        return ",".join(str(path) for path in files)
-
 
 @dataclass(frozen=True)
 class Arm:
@@ -102,7 +98,8 @@ def locust_command(
 ) -> list[str]:
     """Locust's command line for the plan; its reports are `files` with Locust's suffixes."""
     command = [*pinning.prefix(pinning.loadgen), sys.executable, "-m", "locust"]
-    command += ["-f", plan.locustfiles(), "--headless", "--host", host]
+    shape = f",{RAMP_SHAPE}" if plan.mode == "ramp" else ""
+    command += ["-f", f"{plan.locustfile}{shape}", "--headless", "--host", host]
     command += ["--users", str(plan.users), "--spawn-rate", str(plan.spawn_rate)]
     command += ["--run-time", f"{plan.locust_run_time_s}s", "--user-rps", str(plan.user_rps)]
     if plan.warmup_max_s > 0:
@@ -131,9 +128,9 @@ def run_locust(command: list[str], log: Path, timeout_s: float) -> int:
     """Locust's exit status once it has finished; LoadRunError if it has not by `timeout_s`."""
     locust = Process(command, log=log, env=dict(os.environ, PYTHONUNBUFFERED="1"))
     try:
-        return locust.wait(timeout_s)
+        return locust.popen.wait(timeout_s)
     except subprocess.TimeoutExpired:
-        raise LoadRunError(f"Locust did not finish ({log.name}):\n{locust.tail()}") from None
+        raise LoadRunError(f"Locust did not finish ({log.name}):\n{tail(log)}") from None
     finally:
         locust.stop()
 

@@ -17,8 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
+import requests
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
@@ -100,9 +100,6 @@ class Process:
             self._log_file.close()
             raise
 
-    def wait(self, timeout_s: float | None = None) -> int:
-        return self.popen.wait(timeout_s)
-
     def stop(self) -> None:
         """SIGTERM to the whole group, then SIGKILL whatever is left after a grace period."""
         try:
@@ -123,9 +120,6 @@ class Process:
         with suppress(ProcessLookupError, PermissionError):
             os.killpg(self.popen.pid, signum)
 
-    def tail(self, lines: int = 20) -> str:
-        return tail(self.log, lines)
-
 
 def tail(log: Path, lines: int = 20) -> str:
     """The last lines of a log, for an error message."""
@@ -141,18 +135,12 @@ def wait_ready(
     deadline = time.monotonic() + timeout_s
     while True:
         if process.popen.poll() is not None:
-            raise RuntimeError(f"{process.command[0]} exited early:\n{process.tail()}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 - our own URL
-                if answer.status == 200:
-                    return
-        except urllib.error.HTTPError:
-            if any_status:
+            raise RuntimeError(f"{process.command[0]} exited early:\n{tail(process.log)}")
+        with suppress(requests.RequestException):
+            if requests.get(url, timeout=2).status_code == 200 or any_status:
                 return
-        except (urllib.error.URLError, OSError):
-            pass
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{url} not ready after {timeout_s:.0f} s:\n{process.tail()}")
+            raise RuntimeError(f"{url} not ready after {timeout_s:.0f} s:\n{tail(process.log)}")
         time.sleep(0.1)
 
 
@@ -323,15 +311,11 @@ def _every_paired_route_on_v2(
 def legacy_door_served_by(url: str) -> dict[str, float]:
     """How many answers of the legacy door each implementation gave (`served_by`, from the
     gateway's /metrics): proof of what an arm measured."""
-    with urllib.request.urlopen(url + "/metrics", timeout=10) as answer:  # noqa: S310 - ours
-        text = answer.read().decode()
-    counts: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
+    counts: defaultdict[str, float] = defaultdict(float)
+    for family in text_string_to_metric_families(requests.get(url + "/metrics", timeout=10).text):
         for sample in family.samples:
-            labels = sample.labels
-            if sample.name == "gateway_requests_total" and labels.get("stack") == "legacy":
-                served_by = labels.get("served_by", "")
-                counts[served_by] = counts.get(served_by, 0.0) + sample.value
+            if sample.name == "gateway_requests_total" and sample.labels["stack"] == "legacy":
+                counts[sample.labels["served_by"]] += sample.value
     return counts
 
 

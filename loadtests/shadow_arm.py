@@ -13,13 +13,13 @@ of the worker that answered, and the runner says so.
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
-import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
+
+import requests
 
 from loadtests.schema import ShadowMismatch, ShadowRoute
 from loadtests.servers import ArmContext, SetupHook
@@ -56,13 +56,10 @@ def with_admin_token(setup: SetupHook | None, token: str) -> SetupHook:
 
 
 def _call(url: str, token: str, method: str = "GET", body: Any = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - ours
-    request.add_header("Authorization", f"Bearer {token}")
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, timeout=_TIMEOUT_S) as answer:  # noqa: S310 - ours
-        return json.loads(answer.read())
+    headers = {"Authorization": f"Bearer {token}"}
+    answer = requests.request(method, url, json=body, headers=headers, timeout=_TIMEOUT_S)
+    answer.raise_for_status()
+    return answer.json()
 
 
 def _routes(base: str, token: str) -> list[dict[str, Any]]:

@@ -54,57 +54,39 @@ def shadow_checks(
     return failed
 
 
-def shadow_rows(comparison: Comparison) -> list[list[str]]:
+def shadow_markdown(comparison: Comparison) -> list[str]:
+    """The shadow arm's results per route, what shadowing cost, and the latest mismatches."""
     summary = comparison.arms.get(SHADOW)
     routes = (summary.shadow if summary else None) or {}
-    rows = [
-        [route_id, *(num(getattr(r, key)) for key in SHADOW_HEAD[1:-1]), _parity_text(r)]
-        for route_id, r in routes.items()
-    ]
-    if routes:
-        every = ShadowRoute(
-            **{key: sum(getattr(r, key) for r in routes.values()) for key in SHADOW_HEAD[1:-1]}
-        )
-        rows.append(
-            ["all", *(num(getattr(every, key)) for key in SHADOW_HEAD[1:-1]), _parity_text(every)]
-        )
-    return rows
-
-
-def shadow_summary(comparison: Comparison) -> str | None:
-    """One sentence: the cost to the client and to the server."""
-    total = comparison.total_ratios.get(SHADOW_PAIR)
-    if SHADOW not in comparison.arms or total is None:
-        return None
-    limit = comparison.settings.thresholds.max_shadow_p95_ratio
-    return (
-        f"Shadowing cost: p95 {times(total.p95)} legacy's (allowed {limit:g}x), p50 "
-        f"{times(total.p50)}, server CPU per request {times(total.cpu_per_request)}. Counts "
-        "are the gateway's (GET /_gateway/routes), warm-up included, for the process that "
-        "answered."
+    if not routes:
+        return []
+    every = ShadowRoute(
+        **{key: sum(getattr(r, key) for r in routes.values()) for key in SHADOW_HEAD[1:-1]}
     )
-
-
-def mismatch_lines(comparison: Comparison) -> list[str]:
-    summary = comparison.arms.get(SHADOW)
-    routes = (summary.shadow if summary else None) or {}
-    return [
-        f"{route_id}: {m.method} {m.path} (request {m.request_id}): "
+    lines = ["", f"## Shadow results ({SHADOW})", ""]
+    lines += ["| " + " | ".join(SHADOW_HEAD) + " |", "|---|" + "---:|" * (len(SHADOW_HEAD) - 1)]
+    lines += [
+        f"| {route_id} | "
+        + " | ".join([*(num(getattr(r, key)) for key in SHADOW_HEAD[1:-1]), _parity_text(r)])
+        + " |"
+        for route_id, r in [*routes.items(), ("all", every)]
+    ]
+    total = comparison.total_ratios.get(SHADOW_PAIR)
+    if total is not None:
+        limit = comparison.settings.thresholds.max_shadow_p95_ratio
+        lines += [
+            "",
+            f"Shadowing cost: p95 {times(total.p95)} legacy's (allowed {limit:g}x), p50 "
+            f"{times(total.p50)}, server CPU per request {times(total.cpu_per_request)}. Counts "
+            "are the gateway's (GET /_gateway/routes), warm-up included, for the process that "
+            "answered.",
+        ]
+    mismatches = [
+        f"- {route_id}: {m.method} {m.path} (request {m.request_id}): "
         + "; ".join(json.dumps(d, ensure_ascii=False) for d in m.differences)
         for route_id, route in routes.items()
         for m in route.mismatches
     ]
-
-
-def shadow_markdown(comparison: Comparison) -> list[str]:
-    rows = shadow_rows(comparison)
-    if not rows:
-        return []
-    lines = ["", f"## Shadow results ({SHADOW})", ""]
-    lines += ["| " + " | ".join(SHADOW_HEAD) + " |", "|---|" + "---:|" * (len(SHADOW_HEAD) - 1)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    if text := shadow_summary(comparison):
-        lines += ["", text]
-    if mismatches := mismatch_lines(comparison):
-        lines += ["", "Latest mismatches:", ""] + [f"- {line}" for line in mismatches]
+    if mismatches:
+        lines += ["", "Latest mismatches:", "", *mismatches]
     return lines

@@ -39,7 +39,7 @@ from sqlalchemy.engine import make_url
 
 from loadtests.results import read_final_stats
 from loadtests.runs import LoadPlan, locust_command, run_locust
-from loadtests.servers import Pinning, ServerPlan, started_arm
+from loadtests.servers import Pinning, ServerPlan, started_arm, tail
 from loadtests.usage import Sampler
 from shop_core.database import is_sqlite, sync_url
 
@@ -232,7 +232,7 @@ def run(options: argparse.Namespace) -> int:
             timeout = options.duration + LOCUST_GRACE_S
             locust_exit = run_locust(load, workdir / "locust.log", timeout)
         if server.process.popen.poll() is not None:
-            raise RuntimeError(f"the gateway died:\n{server.process.tail()}")
+            raise RuntimeError(f"the gateway died:\n{tail(server.process.log)}")
         samples = sampler.samples
         time.sleep(SETTLE_S)
         end = probe.sample()
