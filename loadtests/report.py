@@ -255,7 +255,9 @@ def markdown(comparison: Comparison) -> str:
         cells = [" / ".join(_stat(row.stats[arm], k, d) for arm in arms) for k, d in STAT_COLUMNS]
         cells += [times(r.p50), times(r.p95), times(r.rps)] if r else ["-"] * 3
         reasons = f" ({'; '.join(row.reasons)})" if row.reasons else ""
-        rows.append([f"`{row.name}`", *cells, row.verdict + reasons])
+        # Bold, so that a failed operation stands out of the table in both renderings.
+        verdict = f"**{row.verdict}**" if row.verdict == "fail" else row.verdict
+        rows.append([f"`{row.name}`", *cells, verdict + reasons])
     lines += _table(head, ["---", *["---:"] * 9, "---"], rows)
     if comparison.mode == "ramp":
         lines += ["", "## Steps (req/s sustained; rolling p95)", ""]

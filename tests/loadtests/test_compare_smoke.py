@@ -149,6 +149,14 @@ def test_a_failed_threshold_makes_the_exit_code_non_zero(
     rejudged = json.loads((out / "comparison.json").read_text())
     assert rejudged["verdict"] == "fail"
     assert "GET /shipping/quote?order_id={id}" in rejudged["failed_checks"]
+    # The failed operations stand out of the report's table, in bold.
+    quote_row = next(
+        line
+        for line in (out / "comparison.md").read_text().splitlines()
+        if line.startswith("| `GET /shipping/quote")
+    )
+    assert "| **fail**" in quote_row
+    assert "<strong>fail</strong>" in (out / "comparison.html").read_text()
 
 
 # Another team's pair: the notes pair (tests/notes_pair), with its own locustfile, served by
