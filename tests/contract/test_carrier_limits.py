@@ -78,11 +78,13 @@ def _retry_after(answer: requests.Response) -> int:
 
 
 # The issue's case: a carrier that answers 429 past 50 calls a second, and v2 set to 40 a
-# second; a burst of 5 leaves room under the carrier's quota for the jitter between v2's
-# clock and the carrier's arrivals.
+# second. A burst of 1 leaves room under the carrier's quota for the jitter between v2's
+# clock and the carrier's arrivals: calls whose turns were spread over a quarter of a
+# second more than one (the gateway's process held up on a busy machine, then sending them
+# together) still arrive within the quota. With a burst of 5 a hold-up of 150 ms was enough.
 QUOTA_RPS = 50
 MAX_RPS = 40
-BURST = 5
+BURST = 1
 CONCURRENT_QUOTES = 100
 
 
@@ -106,7 +108,7 @@ def test_v2_keeps_to_the_carrier_quota_under_100_concurrent_quotes(
     statuses = [answer.status_code for answer in answers]
     assert set(statuses) <= {200, 503}, statuses
     # The carrier never said no: it was never asked more than its quota in a second (v2
-    # sends at most 45 in any second by its own clock; the carrier's count of arrivals can
+    # sends at most 41 in any second by its own clock; the carrier's count of arrivals can
     # be a few more, as the network and the processes' scheduling bunch them up).
     assert stats["statuses"] == {"200": statuses.count(200)}, stats
     assert stats["busiest_second"] <= QUOTA_RPS, stats
