@@ -32,7 +32,6 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
 
 import aiohttp
 import httpx
@@ -41,8 +40,7 @@ from httpx_aiohttp import AiohttpTransport
 from pydantic import ValidationError
 
 from v2_fastapi.metrics import Outcome, UpstreamMetrics
-from v2_fastapi.schemas.orders import OrderPublic
-from v2_fastapi.schemas.shipping import CarrierRate
+from v2_fastapi.schemas.shipping import CarrierRate, RateRequest
 from v2_fastapi.throttle import Limits, Throttle, Throttled
 
 logger = logging.getLogger(__name__)
@@ -139,13 +137,11 @@ class CarrierClient:
         # How long the carrier takes to give a rate, lately (a moving average).
         self._answer_s = 0.0
 
-    async def quote(self, order: OrderPublic) -> CarrierRate:
+    async def quote(self, order: RateRequest) -> CarrierRate:
         if self._rates_url is None:
             raise HTTPException(502, "No carrier service is configured.")
-        payload = {
-            "order_id": order.id,
-            **order.model_dump(mode="json", include={"items", "total"}),
-        }
+        order_id = order["order_id"]
+        body = _json(order)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout_s
         attempt = 0
@@ -153,14 +149,14 @@ class CarrierClient:
             try:
                 async with self._throttle.admitted(self._latest_turn(loop, deadline)):
                     started = loop.time()
-                    outcome = await self._ask(self._rates_url, payload, order, deadline)
+                    outcome = await self._ask(self._rates_url, body, order_id, deadline)
                     took = loop.time() - started
                     self._observe(took)
             except Throttled as exc:
                 # Counted rather than logged at warning: under an overload there is one a
                 # request, and a refusal must stay cheap.
                 self._count("throttled")
-                logger.debug("carrier call for order %d throttled: %s", order.id, exc)
+                logger.debug("carrier call for order %d throttled: %s", order_id, exc)
                 raise HTTPException(
                     503,
                     "The carrier service is at its limit for now; try again shortly.",
@@ -185,11 +181,11 @@ class CarrierClient:
             raise outcome.error
 
     async def _ask(
-        self, url: httpx.URL, payload: dict[str, Any], order: OrderPublic, deadline: float
+        self, url: httpx.URL, body: bytes, order_id: int, deadline: float
     ) -> CarrierRate | _Failure:
         """One attempt: the rate, or why there is none."""
         request = httpx.Request(
-            "POST", url, content=_json(payload), headers=_HEADERS, extensions=self._timeouts
+            "POST", url, content=body, headers=_HEADERS, extensions=self._timeouts
         )
         try:
             # One deadline on the whole call: a carrier that trickles its answer a byte at a
@@ -202,23 +198,23 @@ class CarrierClient:
                 finally:
                     await response.aclose()
         except TimeoutError:
-            return _timed_out(order)
+            return _timed_out(order_id)
         except httpx.TransportError as exc:
             if _is_timeout(exc):
-                return _timed_out(order)
-            logger.warning("carrier unreachable for order %d: %r", order.id, exc)
+                return _timed_out(order_id)
+            logger.warning("carrier unreachable for order %d: %r", order_id, exc)
             error = HTTPException(502, "The carrier service could not be reached.")
             return _Failure(error, transient=True)
         except _TooLarge:
-            logger.warning("carrier answer too large for order %d", order.id)
+            logger.warning("carrier answer too large for order %d", order_id)
             return _Failure(_invalid())
         if not 200 <= status < 300:
-            logger.warning("carrier answered %d for order %d", status, order.id)
+            logger.warning("carrier answered %d for order %d", status, order_id)
             return _failed_status(status, headers.get("retry-after"))
         try:
             return CarrierRate.model_validate_json(body)
         except ValidationError as exc:
-            logger.warning("carrier gave an invalid rate for order %d: %s", order.id, exc)
+            logger.warning("carrier gave an invalid rate for order %d: %s", order_id, exc)
             return _Failure(_invalid())
 
     def _latest_turn(self, loop: asyncio.AbstractEventLoop, deadline: float) -> float:
@@ -251,8 +247,8 @@ def _invalid() -> HTTPException:
     return HTTPException(502, "The carrier service gave an invalid answer.")
 
 
-def _timed_out(order: OrderPublic) -> _Failure:
-    logger.warning("carrier timed out for order %d", order.id)
+def _timed_out(order_id: int) -> _Failure:
+    logger.warning("carrier timed out for order %d", order_id)
     error = HTTPException(504, "The carrier service did not answer in time.")
     # The deadline is spent: there is no time left to try again.
     return _Failure(error, timed_out=True)
@@ -292,7 +288,7 @@ def parse_retry_after(value: str | None) -> float | None:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
-def _json(payload: dict[str, Any]) -> bytes:
+def _json(payload: RateRequest) -> bytes:
     # As httpx's `json=` writes it: compact, and no NaN (not JSON).
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
