@@ -1,4 +1,4 @@
-"""The carrier service's rate endpoint, through one pooled httpx client.
+"""The carrier service's rate endpoint, through one pooled httpx transport.
 
 One pooled httpx transport for the whole app (made in the lifespan): a connection per call
 would pay a TCP (and TLS) handshake per quote. It is the `httpx-aiohttp` transport rather
