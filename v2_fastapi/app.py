@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from shop_core.accounts import ActiveUsers
 from shop_core.settings import Settings
 from v2_fastapi.api.main import api_router
-from v2_fastapi.carrier import CarrierClient, make_http_transport
+from v2_fastapi.carrier import CarrierClient, make_http_client
 from v2_fastapi.database import open_database
 from v2_fastapi.metrics import UpstreamMetrics
 from v2_fastapi.openapi import anchor_token_url, use_problem_media_type
@@ -57,14 +57,14 @@ class _ShopAPI(FastAPI):
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Open the database engine and the carrier's connection pool; close both on the way out.
+    """Open the database engine and the carrier's HTTP client; close both on the way out.
 
     A mounted app gets no lifespan events: the gateway enters this context itself.
     """
     settings: Settings = app.state.settings
     # One way to the database for every route, the token check included (see database.py).
     db = open_database(settings.database_url, pool_size=settings.db_pool_size)
-    transport = make_http_transport()
+    http = make_http_client(timeout_s=settings.carrier_timeout_s)
     # The quota is the whole `gateway serve`'s; each of its processes keeps to its share.
     limits = Limits.shared(
         max_rps=settings.carrier_max_rps,
@@ -75,7 +75,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     carrier = CarrierClient(
         base_url=settings.carrier_url,
         timeout_s=settings.carrier_timeout_s,
-        transport=transport,
+        http=http,
         throttle=Throttle(limits),
         retries=settings.carrier_retries,
         max_wait_s=settings.carrier_max_wait_s,
@@ -86,7 +86,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await transport.aclose()
+        await http.aclose()
         await db.dispose()
 
 
