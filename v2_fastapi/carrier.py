@@ -6,6 +6,13 @@ transport rather than httpx's own: at 100 concurrent quotes against a 50 ms carr
 the gateway on one core, httpx's own transport (httpcore) gave a fraction of the quotes per
 second that aiohttp's gave (the README's reliability section has the figures and command).
 
+A call sends an `httpx.Request` built from the URL parsed once and the JSON body written
+once per quote (`client.send(request, stream=True)`): `client.stream(..., json=...)` parses
+the URL, merges headers and encodes the body again on every attempt. Handing requests to
+the transport with no client at all cost about 230 µs less CPU per call at 100 concurrent
+calls, but the app keeps one client: it is the API the project names, and what a team
+replacing the transport or adding auth would look for.
+
 The carrier is a quota-bound service: its calls go through a `Throttle` (throttle.py), and
 transient failures are tried again (`CarrierClient`). The retries are a small loop rather
 than tenacity or stamina: what ends them is the call's one deadline, a carrier's
@@ -17,13 +24,13 @@ where a decorator's stop, wait and retry predicates would spread them out.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
 
 import aiohttp
 import httpx
@@ -32,8 +39,7 @@ from httpx_aiohttp import AiohttpTransport
 from pydantic import ValidationError
 
 from v2_fastapi.metrics import Outcome, UpstreamMetrics
-from v2_fastapi.schemas.orders import OrderPublic
-from v2_fastapi.schemas.shipping import CarrierRate
+from v2_fastapi.schemas.shipping import CarrierRate, RateRequest
 from v2_fastapi.throttle import Limits, Throttle, Throttled
 
 logger = logging.getLogger(__name__)
@@ -47,7 +53,7 @@ MAX_ANSWER_BYTES = 64 * 1024
 # The answer is read as it comes off the wire, so that the cap above bounds memory: a
 # compressed answer could inflate far past it. A rate is too small to be worth compressing;
 # a carrier that compresses anyway gives an answer that is not a rate (502).
-_IDENTITY = {"Accept-Encoding": "identity"}
+_HEADERS = {"Accept-Encoding": "identity", "Content-Type": "application/json"}
 # Failures that may pass: the carrier's gateway, its overload, its own timeout (a refused
 # or reset connection too, and 429 with Retry-After: see `CarrierClient`).
 _TRANSIENT_STATUSES = frozenset({502, 503, 504})
@@ -124,9 +130,14 @@ class CarrierClient:
         max_wait_s: float | None = None,
         metrics: UpstreamMetrics | None = None,
     ) -> None:
-        self._rates_url = f"{base_url.rstrip('/')}/v1/rates" if base_url else None
+        # Parsed once: a URL object per call is a parse per call.
+        self._rates_url = httpx.URL(f"{base_url.rstrip('/')}/v1/rates") if base_url else None
         self._timeout_s = timeout_s
         self._http = http
+        # A request built here carries the client's timeouts as `build_request` would add
+        # them: each phase (connect, read, waiting for a pooled connection) is bounded by
+        # the setting; the whole call is bounded by it too, in `_ask`.
+        self._timeouts = {"timeout": httpx.Timeout(timeout_s).as_dict()}
         self._throttle = throttle or Throttle(Limits(None, 1, MAX_CONNECTIONS))
         self._retries = retries
         self._max_wait_s = max_wait_s
@@ -135,13 +146,11 @@ class CarrierClient:
         # How long the carrier takes to give a rate, lately (a moving average).
         self._answer_s = 0.0
 
-    async def quote(self, order: OrderPublic) -> CarrierRate:
+    async def quote(self, order: RateRequest) -> CarrierRate:
         if self._rates_url is None:
             raise HTTPException(502, "No carrier service is configured.")
-        payload = {
-            "order_id": order.id,
-            **order.model_dump(mode="json", include={"items", "total"}),
-        }
+        order_id = order["order_id"]
+        body = _json(order)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout_s
         attempt = 0
@@ -149,14 +158,14 @@ class CarrierClient:
             try:
                 async with self._throttle.admitted(self._latest_turn(loop, deadline)):
                     started = loop.time()
-                    outcome = await self._ask(self._rates_url, payload, order, deadline)
+                    outcome = await self._ask(self._rates_url, body, order_id, deadline)
                     took = loop.time() - started
                     self._observe(took)
             except Throttled as exc:
                 # Counted rather than logged at warning: under an overload there is one a
                 # request, and a refusal must stay cheap.
                 self._count("throttled")
-                logger.debug("carrier call for order %d throttled: %s", order.id, exc)
+                logger.debug("carrier call for order %d throttled: %s", order_id, exc)
                 raise HTTPException(
                     503,
                     "The carrier service is at its limit for now; try again shortly.",
@@ -181,36 +190,40 @@ class CarrierClient:
             raise outcome.error
 
     async def _ask(
-        self, url: str, payload: dict[str, Any], order: OrderPublic, deadline: float
+        self, url: httpx.URL, content: bytes, order_id: int, deadline: float
     ) -> CarrierRate | _Failure:
         """One attempt: the rate, or why there is none."""
+        request = httpx.Request(
+            "POST", url, content=content, headers=_HEADERS, extensions=self._timeouts
+        )
         try:
             # One deadline on the whole call: a carrier that trickles its answer a byte at a
             # time never trips a per-read timeout.
-            async with (
-                asyncio.timeout_at(deadline),
-                self._http.stream("POST", url, json=payload, headers=_IDENTITY) as response,
-            ):
-                status, headers = response.status_code, response.headers
-                body = await _read_limited(response)
+            async with asyncio.timeout_at(deadline):
+                response = await self._http.send(request, stream=True)
+                try:
+                    status, headers = response.status_code, response.headers
+                    body = await _read_limited(response)
+                finally:
+                    await response.aclose()
         except TimeoutError:
-            return _timed_out(order)
+            return _timed_out(order_id)
         except httpx.TransportError as exc:
             if _is_timeout(exc):
-                return _timed_out(order)
-            logger.warning("carrier unreachable for order %d: %r", order.id, exc)
+                return _timed_out(order_id)
+            logger.warning("carrier unreachable for order %d: %r", order_id, exc)
             error = HTTPException(502, "The carrier service could not be reached.")
             return _Failure(error, transient=True)
         except _TooLarge:
-            logger.warning("carrier answer too large for order %d", order.id)
+            logger.warning("carrier answer too large for order %d", order_id)
             return _Failure(_invalid())
         if not 200 <= status < 300:
-            logger.warning("carrier answered %d for order %d", status, order.id)
+            logger.warning("carrier answered %d for order %d", status, order_id)
             return _failed_status(status, headers.get("retry-after"))
         try:
             return CarrierRate.model_validate_json(body)
         except ValidationError as exc:
-            logger.warning("carrier gave an invalid rate for order %d: %s", order.id, exc)
+            logger.warning("carrier gave an invalid rate for order %d: %s", order_id, exc)
             return _Failure(_invalid())
 
     def _latest_turn(self, loop: asyncio.AbstractEventLoop, deadline: float) -> float:
@@ -243,8 +256,8 @@ def _invalid() -> HTTPException:
     return HTTPException(502, "The carrier service gave an invalid answer.")
 
 
-def _timed_out(order: OrderPublic) -> _Failure:
-    logger.warning("carrier timed out for order %d", order.id)
+def _timed_out(order_id: int) -> _Failure:
+    logger.warning("carrier timed out for order %d", order_id)
     error = HTTPException(504, "The carrier service did not answer in time.")
     # The deadline is spent: there is no time left to try again.
     return _Failure(error, timed_out=True)
@@ -282,6 +295,11 @@ def parse_retry_after(value: str | None) -> float | None:
             return None
         seconds = (when - datetime.now(UTC)).total_seconds()
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+
+
+def _json(payload: RateRequest) -> bytes:
+    # As httpx's `json=` writes it: compact, and no NaN (not JSON).
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
 def _is_timeout(exc: httpx.TransportError) -> bool:

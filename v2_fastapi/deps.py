@@ -84,11 +84,14 @@ def _unauthorized(detail: str) -> HTTPException:
 async def _authorize(
     security_scopes: SecurityScopes,
     request: Request,
-    settings: SettingsDep,
     token: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> TokenClaims:
     if not token:
         raise _unauthorized("Not authenticated.")
+    # From the app's state, as the database and the users below, rather than as a
+    # dependency of its own: each is a step of FastAPI's dependency solving on every
+    # authorized request.
+    settings: Settings = request.app.state.settings
     try:
         claims = decode_token(
             token, secret=settings.secret_key.get_secret_value(), issuer=settings.token_issuer

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from v2_fastapi.schemas.common import Money, StrictModel
 
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["EUR"])]
+
+
+class RateItem(TypedDict):
+    product_id: int
+    quantity: int
+    unit_price: str  # money, as `OrderItemPublic` writes it
+
+
+class RateRequest(TypedDict):
+    """What the carrier is asked to rate: the order's id, items and total, as the order's
+    representation (`OrderPublic`) writes them."""
+
+    order_id: int
+    items: list[RateItem]
+    total: str
 
 
 class CarrierRate(BaseModel):

@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session, joinedload
 
 from shop_core.inventory import give_back_stock, take_stock
 from shop_core.models import Customer, Order, OrderItem, OrderStatus, Product
+from shop_core.money import format_cents
 from v2_fastapi.schemas.orders import OrderCreate
+from v2_fastapi.schemas.shipping import RateRequest
 from v2_fastapi.services.common import AnyRow, get_or_404, invalid, not_found, valid_id
 
 # The stock statements touch no object this session holds: nothing to synchronise.
@@ -23,6 +25,13 @@ _ITEM_COLUMNS = (OrderItem.product_id, OrderItem.quantity, OrderItem.unit_price_
 # relationship orders them), mapped straight to JSON by `order_document`.
 _WITH_ITEM_ROWS = (
     select(*_ORDER_COLUMNS, *_ITEM_COLUMNS)
+    .outerjoin(OrderItem, OrderItem.order_id == Order.id)
+    .where(Order.id == bindparam("id"))
+    .order_by(OrderItem.id)
+)
+# What a shipping quote needs of an order: its total and its items, in id order.
+_RATE_ROWS = (
+    select(Order.total_cents, *_ITEM_COLUMNS)
     .outerjoin(OrderItem, OrderItem.order_id == Order.id)
     .where(Order.id == bindparam("id"))
     .order_by(OrderItem.id)
@@ -59,6 +68,32 @@ def read_order(conn: Connection, *, order_id: int) -> tuple[AnyRow, list[AnyRow]
         raise not_found("order", order_id)
     # An outer join: an order without items (none is placed so) gives one row of NULLs.
     return rows[0], [row for row in rows if row.product_id is not None]
+
+
+def read_rate_request(conn: Connection, *, order_id: int) -> RateRequest:
+    """What the carrier is asked to rate for the order, or a 404.
+
+    Only the columns the carrier is sent, straight to the document: the rest of the order
+    and a representation that is only dumped again would be work for nothing on every
+    quote.
+    """
+    rows = conn.execute(_RATE_ROWS, {"id": order_id}).all() if valid_id(order_id) else []
+    if not rows:
+        raise not_found("order", order_id)
+    return {
+        "order_id": order_id,
+        # An outer join: an order without items (none is placed so) gives one row of NULLs.
+        "items": [
+            {
+                "product_id": row.product_id,
+                "quantity": row.quantity,
+                "unit_price": format_cents(row.unit_price_cents),
+            }
+            for row in rows
+            if row.product_id is not None
+        ],
+        "total": format_cents(rows[0].total_cents),
+    }
 
 
 def get_order(session: Session, *, order_id: int) -> Order:

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Query
 from shop_core.money import format_cents, parse_money
 from v2_fastapi.deps import CarrierDep, DatabaseDep, InUrl, require_scope
 from v2_fastapi.openapi import problem_responses
-from v2_fastapi.schemas.orders import OrderPublic
 from v2_fastapi.schemas.shipping import ShippingQuote
 from v2_fastapi.services import orders
 
@@ -42,10 +41,10 @@ async def quote(
 ) -> ShippingQuote:
     """Ask the carrier service what shipping the order costs."""
     # The connection is back in the pool before the carrier is asked.
-    order = OrderPublic.from_rows(*await db.read(orders.read_order, order_id=order_id))
+    order = await db.read(orders.read_rate_request, order_id=order_id)
     rate = await carrier.quote(order)
     return ShippingQuote(
-        order_id=order.id,
+        order_id=order_id,
         carrier=rate.carrier,
         amount=format_cents(parse_money(rate.amount)),  # "7.5" -> "7.50", as money always is
         currency=rate.currency,
