@@ -60,7 +60,7 @@ def uvicorn_options(settings: GatewaySettings, errors: ErrorFormats) -> dict[str
 # the older generations, whose collections go through the whole heap. Measured on
 # `GET /v2/products/{id}` (32 connections, one core): without the collector the gateway
 # used about a fifth less CPU per request; frozen and at ten times the default threshold,
-# within 5 % of that. The cost: at most a few MiB of cyclic garbage waiting a little longer.
+# it got most of that back. The cost: a few MiB of cyclic garbage waiting a little longer.
 YOUNG_GENERATION_THRESHOLD: Final = 7000
 
 
