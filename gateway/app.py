@@ -36,6 +36,7 @@ from gateway.ledger.memory import MemoryStatuses
 from gateway.ledger.model import Ledger, RouteStatuses
 from gateway.ledger.shadow import ClientsInFlight, Shadow
 from gateway.legacy_mount import LegacyMount
+from gateway.mount_dispatch import mount_dispatch
 from gateway.observability import METRICS_PATH, install_observability
 from gateway.observability.recent import RecentRequests
 from gateway.pair import AppPair, ReadinessCheck
@@ -50,10 +51,26 @@ ROUTE_STATUSES_CHECK = "route_statuses"
 
 class _Gateway(FastAPI):
     errors: ErrorFormats
+    v2: ASGIApp | None = None
 
     def build_middleware_stack(self) -> ASGIApp:
+        # Built on the first request, when every route and handler is in place. The v2
+        # app's requests skip the gateway's router (gateway/mount_dispatch.py): innermost
+        # of the gateway's own middleware, so that its layers still wrap them.
+        dispatch = (
+            None
+            if self.v2 is None
+            else mount_dispatch(self.routes, self.v2, self.exception_handlers, self.router)
+        )
+        user_middleware = self.user_middleware
+        if dispatch is not None:
+            self.user_middleware = [*user_middleware, dispatch]
+        try:
+            stack = super().build_middleware_stack()
+        finally:
+            self.user_middleware = user_middleware
         # Outside Starlette's own error middleware, so that its 500s get the headers too.
-        return SecurityHeaders(super().build_middleware_stack(), errors=self.errors)
+        return SecurityHeaders(stack, errors=self.errors)
 
 
 def error_formats(settings: GatewaySettings, pair: AppPair) -> ErrorFormats:
@@ -140,6 +157,7 @@ def create_gateway(
         openapi_url=None,
     )
     app.errors = errors
+    app.v2 = pair.v2
     app.state.legacy_mount = legacy
     app.state.route_statuses = None if control is None else control.statuses
     if control is not None and control.router is not None:

@@ -26,7 +26,7 @@ from gateway.ledger.control import NoControlDatabase, prepare_control_database
 from gateway.observability import Exposition, Observability
 from gateway.observability.metrics import MULTIPROCESS_ENV, multiprocess_directory
 from gateway.pair import pair_source
-from gateway.serving import configure_logging, uvicorn_options
+from gateway.serving import configure_logging, settle_heap, uvicorn_options
 from gateway.settings import GatewaySettings
 
 log = logging.getLogger("gateway")
@@ -133,6 +133,7 @@ def _serve(args: argparse.Namespace) -> None:
         observability: Observability = app.state.observability
         if observability.exposition is not None:
             _serve_metrics_port(stack, settings, args.host, observability.exposition)
+        settle_heap()
         uvicorn.run(app, **options)
 
 

@@ -6,9 +6,10 @@ with one worker builds the app itself instead.
 
 from gateway.app import create_gateway
 from gateway.pair import pair_source
-from gateway.serving import configure_logging
+from gateway.serving import configure_logging, settle_heap
 from gateway.settings import GatewaySettings
 
 settings = GatewaySettings()
 configure_logging(settings)
 app = create_gateway(settings, pair_source(settings).build())
+settle_heap()

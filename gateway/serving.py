@@ -9,6 +9,7 @@ checks what production runs, connection limits included.
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 from typing import Any, Final
 
@@ -51,6 +52,30 @@ def uvicorn_options(settings: GatewaySettings, errors: ErrorFormats) -> dict[str
         # dead and restarted after uvicorn's default 5 s.
         "timeout_worker_healthcheck": 30,
     }
+
+
+# CPython collects its youngest generation after every 700 new container objects. With
+# dozens of requests in flight, each holding the frames, closures and scopes of every
+# layer, that came every few requests, and moved objects of requests still in flight into
+# the older generations, whose collections go through the whole heap. Measured on
+# `GET /v2/products/{id}` (32 connections, one core): without the collector the gateway
+# used about a fifth less CPU per request; frozen and at ten times the default threshold,
+# it got most of that back. The cost: a few MiB of cyclic garbage waiting a little longer.
+YOUNG_GENERATION_THRESHOLD: Final = 7000
+
+
+def settle_heap() -> None:
+    """Once the app is built, before it serves (each process that serves, once).
+
+    What start-up built (modules, routes, models, pools) lives as long as the process:
+    `gc.freeze` takes it out of the collector's sight, so that a full collection goes
+    through what requests left behind, not through everything; and the youngest
+    generation is collected less often (see `YOUNG_GENERATION_THRESHOLD`).
+    """
+    gc.collect()
+    gc.freeze()
+    _, middle, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_GENERATION_THRESHOLD, middle, oldest)
 
 
 def configure_logging(settings: GatewaySettings) -> None:
