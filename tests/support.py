@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -151,3 +152,14 @@ def wait_for(probe: Callable[[], T | None], what: str, *, timeout_s: float = 10.
         assert time.monotonic() < deadline, f"{what}: not seen within {timeout_s:g} s"
         time.sleep(0.02)
     return found
+
+
+def assert_rolled_back_for_5xx(change: dict[str, Any]) -> None:
+    """`change` (a route's history entry) is the canary judge's rollback of a share of 50
+    for v2's 5xx rate, with the reason a reader of the history gets."""
+    assert (change["before"]["state"], change["after"]["state"]) == ("canary", "legacy")
+    assert change["after"]["share"] == 50
+    assert re.fullmatch(
+        r"v2 5xx rate 100\.0 % > legacy 0\.0 % \+ 1\.0 % over 60 s \(\d+ / \d+ requests\)",
+        change["reason"],
+    ), change["reason"]

@@ -12,7 +12,6 @@ to `legacy` by itself, with the figures in its history.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,7 @@ from shop.settings import ShopSettings
 from shop_core.models import User
 from tests.contract.test_ledger_serving import served_by
 from tests.gateway.control_database import ADMIN_TOKEN, own_statuses
-from tests.support import Stack, assert_error, bearer_for, wait_for
+from tests.support import Stack, assert_error, assert_rolled_back_for_5xx, bearer_for, wait_for
 from v2_fastapi.database import Database, open_database
 from v2_fastapi.deps import get_db
 
@@ -199,12 +198,7 @@ def test_v2_losing_its_database_is_rolled_back_with_the_reason(
     finally:
         canaried.v2.dependency_overrides.clear()
 
-    assert (change["before"]["state"], change["after"]["state"]) == ("canary", "legacy")
-    assert change["after"]["share"] == 50
-    assert re.fullmatch(
-        r"v2 5xx rate 100\.0 % > legacy 0\.0 % \+ 1\.0 % over 60 s \(\d+ / \d+ requests\)",
-        change["reason"],
-    ), change["reason"]
+    assert_rolled_back_for_5xx(change)
     history = _admin(canaried.url, f"{ROUTE}/history")["changes"]
     assert [c["after"]["state"] for c in history] == ["canary", "legacy"]
     verdict = _admin(canaried.url, f"{ROUTE}/canary")["verdict"]
